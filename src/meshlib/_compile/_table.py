@@ -1,0 +1,215 @@
+"""The routing table: a frozen snapshot of configuration, compiled for one workload.
+
+Everything a request needs is looked up here with dictionary reads: the VirtualService
+for a host (exact hosts in a dict; wildcard hosts by suffix, most specific first), its
+routes with precompiled matchers and cumulative weights, and the effective DestinationRule
+policy of each (host, subset, port). A reload compiles a new table and swaps one
+reference; nothing in a table ever changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshlib._compile._policy import effective_policy
+from meshlib._core._match import RequestMatcher
+from meshlib._hostnames import DEFAULT_DOMAIN, is_wildcard
+from meshlib.config import (
+    DestinationRule,
+    Headers,
+    HTTPRoute,
+    Resource,
+    ServiceEntry,
+    Subset,
+    TrafficPolicy,
+    VirtualService,
+)
+
+__all__ = [
+    "CompiledRoute",
+    "DestinationPolicy",
+    "RouteTarget",
+    "RoutingTable",
+    "Service",
+    "VirtualHost",
+    "WeightedTargets",
+    "Workload",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The calling workload: whose point of view the table is compiled from.
+
+    Istio compiles configuration per proxy; meshlib per :class:`~meshlib.Mesh`. The
+    namespace decides visibility and short-name expansion, the labels decide
+    ``sourceLabels`` matches and DestinationRule ``workloadSelector``.
+    """
+
+    namespace: str = "default"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    domain: str = DEFAULT_DOMAIN
+    root_namespace: str = "istio-system"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """One destination of a route: an FQDN, a subset (``""`` for none) and a port."""
+
+    host: str
+    subset: str = ""
+    port: int = 0
+    weight: int = 1
+    headers: Headers | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedTargets:
+    """A route's destinations with cumulative weights, ready for one draw per request.
+
+    Weights are relative (``istio-api.md`` §1.4): a single destination gets everything
+    whatever its weight, and zero-weight destinations are dropped when there are several.
+    """
+
+    targets: tuple[RouteTarget, ...]
+    cumulative: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        """The sum of the weights; draws are in ``[0, total)``."""
+        return self.cumulative[-1]
+
+    def pick(self, draw: int) -> RouteTarget:
+        """The target a draw in ``[0, total)`` lands on."""
+        return self.targets[bisect.bisect_right(self.cumulative, draw)]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    """One ``http`` rule, compiled: matchers (none means "everything") and targets.
+
+    ``index`` is the rule's position in the VirtualService's ``http`` list.
+    """
+
+    name: str
+    index: int
+    matchers: tuple[RequestMatcher, ...]
+    spec: HTTPRoute
+    targets: WeightedTargets | None
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHost:
+    """The routes a VirtualService gives one host pattern.
+
+    ``ports`` lists the ports on which at least one rule applies (``None``: every port);
+    on other ports the host takes its default route, as pilot drops a VirtualService
+    whose every match names another port.
+    """
+
+    host: str
+    source: Resource[VirtualService]
+    routes: tuple[CompiledRoute, ...]
+    ports: frozenset[int] | None = None
+
+    def applies_to_port(self, port: int) -> bool:
+        """Does any rule of this VirtualService apply on ``port``?"""
+        return self.ports is None or port in self.ports
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationPolicy:
+    """The DestinationRules for one host pattern, merged as Istio merges them."""
+
+    host: str
+    sources: tuple[Resource[DestinationRule], ...]
+    traffic_policy: TrafficPolicy | None
+    subsets: Mapping[str, Subset]
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A host in the registry (from a ServiceEntry)."""
+
+    host: str
+    namespace: str
+    ports: tuple[int, ...]
+    source: Resource[ServiceEntry] | None = None
+
+
+def _lookup(exact: Mapping[str, Any], wildcards: tuple[Any, ...], host: str) -> Any:
+    found = exact.get(host)
+    if found is not None:
+        return found
+    for candidate in wildcards:  # most specific first
+        if candidate.host == "*" or host.endswith(candidate.host[1:]):
+            return candidate
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    """A compiled configuration snapshot for one workload. Read-only, shared freely."""
+
+    workload: Workload
+    virtual_hosts: Mapping[str, VirtualHost]
+    wildcard_virtual_hosts: tuple[VirtualHost, ...]
+    destination_policies: Mapping[str, Mapping[str, DestinationPolicy]]
+    wildcard_destination_policies: Mapping[str, tuple[DestinationPolicy, ...]]
+    services: Mapping[str, Service]
+    cluster_policies: Mapping[tuple[str, str, int], TrafficPolicy | None]
+
+    def virtual_host(self, host: str) -> VirtualHost | None:
+        """The VirtualService routes for ``host`` (an FQDN): exact host, else the most
+        specific wildcard, else ``None``."""
+        found: VirtualHost | None = _lookup(self.virtual_hosts, self.wildcard_virtual_hosts, host)
+        return found
+
+    def destination_policy(self, host: str) -> DestinationPolicy | None:
+        """The merged DestinationRule for ``host``, looked up as a sidecar does.
+
+        Namespaces are searched in order: the client's, the service's, the root
+        namespace; the first with a matching host wins, and within it the most specific
+        host (``istio-api.md`` §2.8).
+        """
+        service = self.services.get(host)
+        service_namespace = service.namespace if service else _namespace_of(host, self.workload)
+        for namespace in (
+            self.workload.namespace,
+            service_namespace,
+            self.workload.root_namespace,
+        ):
+            found: DestinationPolicy | None = _lookup(
+                self.destination_policies.get(namespace, {}),
+                self.wildcard_destination_policies.get(namespace, ()),
+                host,
+            )
+            if found is not None:
+                return found
+        return None
+
+    def cluster_policy(self, host: str, subset: str, port: int) -> TrafficPolicy | None:
+        """The effective TrafficPolicy of cluster ``outbound|port|subset|host``."""
+        key = (host, subset, port)
+        if key in self.cluster_policies:
+            return self.cluster_policies[key]
+        policy = self.destination_policy(host)
+        if policy is None:
+            return None
+        chosen = policy.subsets.get(subset) if subset else None
+        return effective_policy(
+            policy.traffic_policy, chosen.traffic_policy if chosen else None, port
+        )
+
+
+def _namespace_of(host: str, workload: Workload) -> str:
+    """The namespace of a Kubernetes-shaped FQDN ``svc.ns.svc.<domain>``, else ``""``."""
+    suffix = f".svc.{workload.domain}"
+    if host.endswith(suffix) and not is_wildcard(host):
+        labels = host[: -len(suffix)].split(".")
+        if len(labels) == 2:
+            return labels[1]
+    return ""

@@ -103,7 +103,8 @@ def _child(node: yaml.Node, segment: str | int) -> yaml.Node | None:
         children: list[yaml.Node] = node.value
         return children[segment] if 0 <= segment < len(children) else None
     if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
+        pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
+        for key, value in pairs:
             if isinstance(key, yaml.ScalarNode) and key.value == str(segment):
                 return value
     return None

@@ -32,7 +32,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from meshlib._demo import run_demo  # noqa: PLC0415 - the demo is not needed by other commands
 
-    return run_demo()
+    status: int = run_demo()
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:

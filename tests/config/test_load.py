@@ -70,7 +70,10 @@ def test_other_kubernetes_kinds_are_skipped_at_debug_level(
     with caplog.at_level(logging.DEBUG, logger="meshlib.config"):
         found = read_yaml(text)
     assert not found.problems
-    assert [(s.kind, s.name) for s in found.skipped] == [("Service", "httpbin"), ("EnvoyFilter", "f")]
+    assert [(s.kind, s.name) for s in found.skipped] == [
+        ("Service", "httpbin"),
+        ("EnvoyFilter", "f"),
+    ]
     assert "skipping Service httpbin" in caplog.text
 
 

@@ -8,27 +8,27 @@ from typing import Any
 
 from meshlib.config._destination_rule import DestinationRule
 from meshlib.config._gateway import Gateway
+from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
+from meshlib.config._rules._authorization_policy import validate_authorization_policy
+from meshlib.config._rules._destination_rule import validate_destination_rule
+from meshlib.config._rules._gateway import validate_gateway
+from meshlib.config._rules._peer_authentication import validate_peer_authentication
+from meshlib.config._rules._service_entry import validate_service_entry
+from meshlib.config._rules._sidecar import validate_sidecar
+from meshlib.config._rules._virtual_service import validate_virtual_service
+from meshlib.config._rules._workload_entry import validate_workload_entry
 from meshlib.config._security import AuthorizationPolicy, PeerAuthentication
 from meshlib.config._service_entry import ServiceEntry, WorkloadEntry
 from meshlib.config._sidecar import Sidecar
 from meshlib.config._virtual_service import VirtualService
 
-__all__ = ["KINDS", "KindInfo", "ResourceContext", "Validator", "kind_of"]
+__all__ = ["KINDS", "KindInfo", "ResourceContext", "Validator", "kind_of", "supported_versions"]
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 # istio-api.md §0.2: one schema is served under every version of a group.
 VERSIONS = {NETWORKING: ("v1", "v1beta1", "v1alpha3"), SECURITY: ("v1", "v1beta1")}
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceContext:
-    """What a validator may need to know about the resource besides its spec."""
-
-    kind: str
-    name: str
-    namespace: str
 
 
 #: ``validate(spec, context, report, path)``: report every rule the spec breaks.
@@ -45,25 +45,21 @@ class KindInfo:
     validate: Validator
 
 
-def _no_rules(spec: object, context: ResourceContext, report: Report, path: Path) -> None:
-    """Placeholder for kinds whose Istio rules are not wired yet."""
-
-
-def _info(group: str, spec_type: type[Any], validate: Validator = _no_rules) -> KindInfo:
+def _info(group: str, spec_type: type[Any], validate: Validator) -> KindInfo:
     return KindInfo(group, spec_type.__name__, spec_type, validate)
 
 
 KINDS: dict[str, KindInfo] = {
     info.kind: info
     for info in (
-        _info(NETWORKING, VirtualService),
-        _info(NETWORKING, DestinationRule),
-        _info(NETWORKING, ServiceEntry),
-        _info(NETWORKING, WorkloadEntry),
-        _info(NETWORKING, Gateway),
-        _info(NETWORKING, Sidecar),
-        _info(SECURITY, PeerAuthentication),
-        _info(SECURITY, AuthorizationPolicy),
+        _info(NETWORKING, VirtualService, validate_virtual_service),
+        _info(NETWORKING, DestinationRule, validate_destination_rule),
+        _info(NETWORKING, ServiceEntry, validate_service_entry),
+        _info(NETWORKING, WorkloadEntry, validate_workload_entry),
+        _info(NETWORKING, Gateway, validate_gateway),
+        _info(NETWORKING, Sidecar, validate_sidecar),
+        _info(SECURITY, PeerAuthentication, validate_peer_authentication),
+        _info(SECURITY, AuthorizationPolicy, validate_authorization_policy),
     )
 }
 

@@ -99,10 +99,15 @@ class Problem:
 
 @dataclass(slots=True)
 class Report:
-    """Collects the errors and warnings found while reading one resource."""
+    """Collects the errors and warnings found while reading one resource.
+
+    ``empty`` records the paths of lists and maps written out empty (``endpoints: []``):
+    decoded, they look like absent ones, but a few of Istio's CRD rules tell them apart.
+    """
 
     errors: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[tuple[Path, str]] = field(default_factory=list)
+    empty: set[Path] = field(default_factory=set)
 
     def error(self, path: Path, message: str) -> None:
         """Record that the value at ``path`` is invalid."""

@@ -188,6 +188,8 @@ def _list_decoder(item: Decoder, item_is_message: bool) -> Decoder:
         if not isinstance(value, list):
             report.error(path, f"expected a list, got {describe(value)}")
             return MISSING
+        if not value:
+            report.empty.add(path)
         items = []
         for index, element in enumerate(value):
             if element is None and item_is_message:
@@ -212,6 +214,8 @@ def _map_decoder(item: Decoder) -> Decoder:
         if not isinstance(value, dict):
             report.error(path, f"expected an object (a map), got {describe(value)}")
             return MISSING
+        if not value:
+            report.empty.add(path)
         entries = {}
         for raw_key, element in value.items():
             key = _map_key(raw_key)

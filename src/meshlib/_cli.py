@@ -29,8 +29,8 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if found.errors else EXIT_VALID
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from meshlib._demo import run_demo  # noqa: PLC0415 - the demo is not needed by other commands
+def _demo(_: argparse.Namespace) -> int:
+    from meshlib._demo import run_demo
 
     status: int = run_demo()
     return status

@@ -100,8 +100,10 @@ def test_null_means_unset() -> None:
         (
             "loadBalancer: {simple: FASTEST}",
             "spec.trafficPolicy.loadBalancer.simple",
-            'string "FASTEST" is not one of UNSPECIFIED, LEAST_CONN, RANDOM, PASSTHROUGH, '
-            "ROUND_ROBIN, LEAST_REQUEST",
+            (
+                'string "FASTEST" is not one of UNSPECIFIED, LEAST_CONN, RANDOM, PASSTHROUGH, '
+                "ROUND_ROBIN, LEAST_REQUEST"
+            ),
         ),
         (
             "connectionPool: {tcp: {maxConnections: '5'}}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import textwrap
 from pathlib import Path
@@ -22,6 +23,16 @@ spec:
   http:
   - route:
     - destination: {{host: {name}}}
+"""
+
+
+DR_WITH_TIMESTAMP = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: r
+  creationTimestamp: {stamp}
+spec: {{host: r}}
 """
 
 
@@ -79,14 +90,21 @@ def test_other_kubernetes_kinds_are_skipped_at_debug_level(
 
 def test_lists_are_flattened() -> None:
     """``kubectl get -o yaml`` output (a List, or a ``*List``) loads item by item."""
+    route = {"route": [{"destination": {"host": "a"}}]}
     items = [
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-         "metadata": {"name": "a"}, "spec": {"hosts": ["a"], "http": [{"route": [{"destination": {"host": "a"}}]}]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
-         "metadata": {"name": "a"}, "spec": {"host": "a", "subsets": [{"name": "v1"}], "bogus": 1}},
-    ]  # fmt: skip
-    import json
-
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "a"},
+            "spec": {"hosts": ["a"], "http": [route]},
+        },
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "a"},
+            "spec": {"host": "a", "bogus": 1},
+        },
+    ]
     found = read_yaml(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     assert [r.kind for r in found.resources] == ["VirtualService"]
     (error,) = found.errors
@@ -142,7 +160,7 @@ def test_cluster_exports_load_as_they_are() -> None:
 )
 def test_creation_timestamps(stamp: str, expected: datetime.datetime | None) -> None:
     """RFC 3339 with any fraction and offset, or null, as Kubernetes writes them."""
-    text = f"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\n  creationTimestamp: {stamp}\nspec: {{host: r}}\n"
+    text = DR_WITH_TIMESTAMP.format(stamp=stamp)
     (resource,) = read_yaml(text).raise_for_errors().resources
     want = expected.replace(tzinfo=datetime.timezone.utc) if expected else None
     assert resource.metadata.creation_timestamp == want
@@ -150,7 +168,7 @@ def test_creation_timestamps(stamp: str, expected: datetime.datetime | None) -> 
 
 def test_bad_timestamp_is_an_error() -> None:
     """A creationTimestamp that is not RFC 3339 is reported on its field."""
-    text = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\n  creationTimestamp: yesterday\nspec: {host: r}\n"
+    text = DR_WITH_TIMESTAMP.format(stamp="yesterday")
     (error,) = read_yaml(text).errors
     assert error.path == "metadata.creationTimestamp"
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from meshlib.config._context import ResourceContext
 from meshlib.config._destination_rule import DestinationRule
 from meshlib.config._gateway import Gateway
-from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
 from meshlib.config._rules._authorization_policy import validate_authorization_policy
 from meshlib.config._rules._destination_rule import validate_destination_rule

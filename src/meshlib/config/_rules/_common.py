@@ -114,7 +114,10 @@ def _dns1123_labels(domain: str) -> str | None:
     parts = domain.split(".")
     top = parts[-1]
     if re.fullmatch(r"[+-]?\d+", top):
-        return f"domain name {go_quote(domain)} invalid (top level domain {go_quote(top)} cannot be all-numeric)"
+        return (
+            f"domain name {go_quote(domain)} invalid "
+            f"(top level domain {go_quote(top)} cannot be all-numeric)"
+        )
     for index, label in enumerate(parts):
         if index == len(parts) - 1 and not label:
             return None  # a trailing dot is allowed: "istio.io."
@@ -268,8 +271,8 @@ def validate_header_value(value: str, report: Report, path: Path) -> None:
         report.error(path, f"header value configuration: invalid header configuration. {problem}")
 
 
-def _header_format_problem(value: str) -> str | None:  # noqa: C901, PLR0912 - a state machine
-    """Envoy's ``header_parser.cc`` grammar, as Istio ports it: ``%VAR%``, ``%VAR(args)%``, ``%%``."""
+def _header_format_problem(value: str) -> str | None:
+    """Envoy's ``header_parser.cc`` grammar as Istio ports it: ``%VAR%``, ``%VAR(args)%``, ``%%``."""
     state = "literal"
     data = value.encode()
     position = 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from meshlib.config._gateway import Gateway
 from meshlib.config._context import ResourceContext
+from meshlib.config._gateway import Gateway
 from meshlib.config._problems import Path, Report
 
 __all__ = ["validate_gateway"]

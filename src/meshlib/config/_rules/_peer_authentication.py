@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meshlib.config._security import PeerAuthentication
 from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
+from meshlib.config._security import PeerAuthentication
 
 __all__ = ["validate_peer_authentication"]
 

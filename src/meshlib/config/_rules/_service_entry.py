@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meshlib.config._service_entry import ServiceEntry
 from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
+from meshlib.config._service_entry import ServiceEntry
 
 __all__ = ["validate_service_entry"]
 

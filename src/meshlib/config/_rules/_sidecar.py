@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meshlib.config._sidecar import Sidecar
 from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
+from meshlib.config._sidecar import Sidecar
 
 __all__ = ["validate_sidecar"]
 

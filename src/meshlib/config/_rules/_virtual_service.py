@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meshlib.config._virtual_service import VirtualService
 from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
+from meshlib.config._virtual_service import VirtualService
 
 __all__ = ["validate_virtual_service"]
 

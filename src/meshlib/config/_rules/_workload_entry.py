@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meshlib.config._service_entry import WorkloadEntry
 from meshlib.config._context import ResourceContext
 from meshlib.config._problems import Path, Report
+from meshlib.config._service_entry import WorkloadEntry
 
 __all__ = ["validate_workload_entry"]
 

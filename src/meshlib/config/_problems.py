@@ -103,11 +103,15 @@ class Report:
 
     ``empty`` records the paths of lists and maps written out empty (``endpoints: []``):
     decoded, they look like absent ones, but a few of Istio's CRD rules tell them apart.
+    ``nulls`` records list elements and map values written as ``null`` where an object was
+    expected: they decode as empty objects, and validators that Istio gives a "may not be
+    null" rule report them.
     """
 
     errors: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[tuple[Path, str]] = field(default_factory=list)
     empty: set[Path] = field(default_factory=set)
+    nulls: set[Path] = field(default_factory=set)
 
     def error(self, path: Path, message: str) -> None:
         """Record that the value at ``path`` is invalid."""

@@ -7,7 +7,9 @@ otherwise with ``field(metadata={"key": ...})``. The annotations drive decoding:
 
 * ``str``, ``bool``, ``float``, ``Int32``/``UInt32``/``Int64`` — proto3 scalars (unset is
   the zero value); ``X | None`` — a wrapper type or message where unset differs from zero;
-* ``tuple[X, ...]`` — repeated; ``Mapping[str, X]`` — map; an ``enum.Enum`` with int
+* ``tuple[X, ...]`` — repeated; ``Mapping[str, X]`` — map (a ``null`` element or value
+  that should be a message decodes as an empty one, noted in ``Report.nulls``); an
+  ``enum.Enum`` with int
   values — a proto enum, read by name or by number; ``Duration``, ``Percent``, ``Bytes``.
 
 Following Istio (``istio-api.md`` §0.1): unknown fields are errors, ``null`` means unset,
@@ -193,7 +195,8 @@ def _list_decoder(item: Decoder, item_is_message: bool) -> Decoder:
         items = []
         for index, element in enumerate(value):
             if element is None and item_is_message:
-                element = {}  # a null list element is an empty message
+                report.nulls.add((*path, index))
+                element = {}
             decoded = item(element, (*path, index), report)
             if decoded is not MISSING:
                 items.append(decoded)
@@ -209,7 +212,7 @@ def _map_key(key: object) -> str:
     return key if isinstance(key, str) else str(key)
 
 
-def _map_decoder(item: Decoder) -> Decoder:
+def _map_decoder(item: Decoder, item_is_message: bool) -> Decoder:
     def decode(value: object, path: Path, report: Report) -> Any:
         if not isinstance(value, dict):
             report.error(path, f"expected an object (a map), got {describe(value)}")
@@ -219,7 +222,10 @@ def _map_decoder(item: Decoder) -> Decoder:
         entries = {}
         for raw_key, element in value.items():
             key = _map_key(raw_key)
-            if element is None:
+            if element is None and item_is_message:
+                report.nulls.add((*path, key))
+                element = {}
+            elif element is None:
                 report.error((*path, key), "value must not be null")
                 continue
             decoded = item(element, (*path, key), report)
@@ -340,7 +346,8 @@ def _decoder_for(annotation: object) -> Decoder:
         item_type = typing.get_args(annotation)[0]
         return _list_decoder(_decoder_for(item_type), dataclasses.is_dataclass(item_type))
     if origin is Mapping or origin is dict:
-        return _map_decoder(_decoder_for(typing.get_args(annotation)[1]))
+        value_type = typing.get_args(annotation)[1]
+        return _map_decoder(_decoder_for(value_type), dataclasses.is_dataclass(value_type))
     if annotation in _SCALARS:
         return _SCALARS[annotation]
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):

@@ -272,7 +272,7 @@ def validate_header_value(value: str, report: Report, path: Path) -> None:
 
 
 def _header_format_problem(value: str) -> str | None:
-    """Envoy's ``header_parser.cc`` grammar as Istio ports it: ``%VAR%``, ``%VAR(args)%``, ``%%``."""
+    """Envoy's ``header_parser.cc`` grammar, as Istio ports it (``%VAR%``, ``%%``)."""
     state = "literal"
     data = value.encode()
     position = 0

@@ -137,7 +137,7 @@ class RedirectPortSelection(enum.Enum):
 class HTTPRedirect:
     """``HTTPRedirect``: answer with a redirect instead of forwarding."""
 
-    _oneofs: ClassVar[OneofGroups] = (("port", "derive_port"), ("uri", "prefix_rewrite"))
+    _oneofs: ClassVar[OneofGroups] = (("port", "derive_port"),)
 
     uri: str | None = None
     prefix_rewrite: str | None = None

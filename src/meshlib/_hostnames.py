@@ -47,8 +47,8 @@ def expand(host: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
     lower-cased, as pilot lower-cases hosts before matching.
     """
     host = host.lower()
-    if "." in host or host == "*" or not host or is_ip(host):
-        return host
+    if "." in host or host == "*" or not host or (":" in host and is_ip(host)):
+        return host  # a dot-less IP address can only be IPv6
     return f"{host}.{namespace}.svc.{domain}"
 
 

@@ -160,9 +160,11 @@ class _Reader:
             self.problems.append(dataclasses.replace(problem, line=error.line))
 
     def accept(self, resource: Resource[Any]) -> None:
-        order = len(self.resources) + 1
-        origin = dataclasses.replace(resource.origin, order=order)
-        self.resources.append(dataclasses.replace(resource, origin=origin))
+        self.resources.append(resource)
+
+    def next_origin(self, source: str | None, document: int) -> Origin:
+        """Where the next accepted resource comes from, and its place in load order."""
+        return Origin(source, document, len(self.resources) + 1)
 
     def skip(self, skipped: Skipped) -> None:
         logger.debug(
@@ -219,14 +221,15 @@ class _Stream:
             self.reader.skip(Skipped(self.source, number, api_version, kind, _name_of(data)))
             return
         report = Report()
-        resource = _decode(info, api_version, data, prefix, report, self.reader.namespace)
+        origin = self.reader.next_origin(self.source, number)
+        resource = _decode(info, api_version, data, prefix, report, self.reader.namespace, origin)
         label = f"{kind} {resource.namespace}/{resource.name}" if resource.name else kind
         for path, message in report.errors:
             self._report(number, label, path, "error", message)
         for path, message in report.warnings:
             self._report(number, label, path, "warning", message)
         if not report.errors:
-            self.reader.accept(dataclasses.replace(resource, origin=Origin(self.source, number)))
+            self.reader.accept(resource)
 
     def _report(self, number: int, label: str, path: Path, severity: str, message: str) -> None:
         kind, _, rest = label.partition(" ")
@@ -253,6 +256,7 @@ def _decode(
     prefix: Path,
     report: Report,
     default_namespace: str,
+    origin: Origin,
 ) -> Resource[Any]:
     """Decode and validate one object of a modelled kind."""
     version = api_version.partition("/")[2]
@@ -269,7 +273,7 @@ def _decode(
     if spec is not MISSING:
         context = ResourceContext(info.kind, metadata.name, metadata.namespace)
         info.validate(spec, context, report, (*prefix, "spec"))
-    return Resource(info.kind, api_version, metadata, None if spec is MISSING else spec)
+    return Resource(info.kind, api_version, metadata, None if spec is MISSING else spec, origin)
 
 
 def _decode_spec(info: KindInfo, raw: object, path: Path, report: Report) -> Any:

@@ -244,6 +244,9 @@ class _Field:
     key: str
     attr: str
     decode: Decoder
+    #: A YAML value of exactly this type is taken as it is (strings, booleans): the
+    #: common case costs one type check instead of a call.
+    plain: type | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -278,6 +281,9 @@ def decode_message(cls: type[T], value: object, path: Path, report: Report) -> T
                 continue
         if raw is None:
             continue  # null means unset, as in proto JSON
+        if type(raw) is spec.plain:
+            values[spec.attr] = raw
+            continue
         decoded = spec.decode(raw, (*path, spec.key), report)
         if decoded is not MISSING:
             values[spec.attr] = decoded
@@ -313,7 +319,8 @@ def _build_plan(cls: type[Any]) -> _Plan:
     by_attr: dict[str, _Field] = {}
     for declared in dataclasses.fields(cls):
         key = declared.metadata.get("key") or yaml_key(declared.name)
-        by_attr[declared.name] = _Field(key, declared.name, _decoder_for(hints[declared.name]))
+        hint = hints[declared.name]
+        by_attr[declared.name] = _Field(key, declared.name, _decoder_for(hint), _plain(hint))
     fields = {spec.key: spec for spec in by_attr.values()}
     snake = {
         attr.rstrip("_"): spec for attr, spec in by_attr.items() if attr.rstrip("_") != spec.key
@@ -323,6 +330,13 @@ def _build_plan(cls: type[Any]) -> _Plan:
     plan = _Plan(cls, cls.__name__, fields, snake, oneofs)
     _PLANS[cls] = plan
     return plan
+
+
+def _plain(annotation: object) -> type | None:
+    """The YAML type that needs no conversion for this annotation (str or bool), if any."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        (annotation,) = (a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation if annotation in (str, bool) else None
 
 
 _SCALARS: dict[object, Decoder] = {

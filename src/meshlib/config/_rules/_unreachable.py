@@ -7,6 +7,7 @@ catch-all, or a match already made by an earlier rule, will never be used.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,14 +31,19 @@ def warn_unreachable_rules(spec: VirtualService, report: Report, path: Path) -> 
         _l4_rules([tuple(r.match) for r in routes], report, (*path, field))
 
 
+_UNSET = (None, "", 0, False, (), {})
+
+
+@functools.cache
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
+
+
 def _canonical(value: Any) -> Any:
     """A hashable form of a match, ignoring its name and unset fields (Istio compares JSON)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return tuple(
-            (f.name, _canonical(getattr(value, f.name)))
-            for f in dataclasses.fields(value)
-            if f.name != "name" and getattr(value, f.name) not in (None, "", 0, False, (), {})
-        )
+        pairs = ((name, getattr(value, name)) for name in _field_names(type(value)))
+        return tuple((name, _canonical(v)) for name, v in pairs if v not in _UNSET)
     if isinstance(value, Mapping):
         return tuple(sorted((k, _canonical(v)) for k, v in value.items()))
     if isinstance(value, tuple):

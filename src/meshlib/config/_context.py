@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 __all__ = ["ResourceContext"]
 
@@ -14,3 +15,4 @@ class ResourceContext:
     kind: str
     name: str
     namespace: str
+    annotations: Mapping[str, str] = field(default_factory=dict)

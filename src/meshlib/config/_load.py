@@ -24,7 +24,7 @@ from typing import Any
 
 from meshlib._exceptions import ConfigError
 from meshlib.config._kinds import KindInfo, ResourceContext, kind_of, supported_versions
-from meshlib.config._metadata import decode_metadata
+from meshlib.config._metadata import decode_metadata, refused_annotation
 from meshlib.config._problems import Path, Problem, Report, Severity, format_path
 from meshlib.config._resource import Origin, Resource
 from meshlib.config._schema import MISSING, decode_message, describe
@@ -270,8 +270,14 @@ def _decode(
     if not metadata.namespace:
         metadata = dataclasses.replace(metadata, namespace=default_namespace)
     spec = _decode_spec(info, data.get("spec"), (*prefix, "spec"), report)
-    if spec is not MISSING:
-        context = ResourceContext(info.kind, metadata.name, metadata.namespace)
+    refusal = refused_annotation(info.kind, metadata)
+    if refusal is not None:
+        key, message = refusal
+        report.error((*prefix, "metadata", "annotations", key), message)
+    elif spec is not MISSING:
+        context = ResourceContext(
+            info.kind, metadata.name, metadata.namespace, metadata.annotations
+        )
         info.validate(spec, context, report, (*prefix, "spec"))
     return Resource(info.kind, api_version, metadata, None if spec is MISSING else spec, origin)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from meshlib.config._problems import Path, Report
 from meshlib.config._schema import describe
 
-__all__ = ["ObjectMeta", "decode_metadata"]
+__all__ = ["ObjectMeta", "decode_metadata", "refused_annotation"]
 
 # Fields of ObjectMeta whose content meshlib keeps without looking inside.
 _OPAQUE_FIELDS = frozenset(
@@ -152,3 +152,28 @@ def _parse_rfc3339(text: str) -> datetime.datetime | None:
     except ValueError:
         return None
     return parsed.astimezone(datetime.timezone.utc)
+
+
+_DRY_RUN = "istio.io/dry-run"
+_ALWAYS_REJECT = "internal.istio.io/webhook-always-reject"
+_INTERNAL = ("internal.istio.io/parent-namespace", "internal.istio.io/parents")
+
+
+def refused_annotation(kind: str, metadata: ObjectMeta) -> tuple[str, str] | None:
+    """Istio's ``validateMetadata``: annotations that reject a resource before its spec.
+
+    Returns the annotation and Istio's message; Istio then does not look at the spec.
+    """
+    annotations = metadata.annotations
+    if _DRY_RUN in annotations and kind != "AuthorizationPolicy":
+        message = (
+            f"{metadata.namespace}/{metadata.name} has unsupported annotation {_DRY_RUN}, "
+            "please remove the annotation"
+        )
+        return _DRY_RUN, message
+    if _ALWAYS_REJECT in annotations:
+        return _ALWAYS_REJECT, f'"{_ALWAYS_REJECT}" annotation found, rejecting'
+    for key in _INTERNAL:
+        if key in annotations:
+            return key, f'"{key}" annotation found, this may not be set by users'
+    return None

@@ -257,8 +257,8 @@ def test_virtual_service(spec: str, expected: tuple[str, str] | None) -> None:
 
 WARNINGS = [
     ("hosts: [reviews]\ngateways: [gateway.example.com]\nhttp: [{" + ROUTE.strip() + "}]",
-     ("spec.gateways[0]", 'using legacy gatewayName format "gateway.example.com"; prefer the '
-      '<namespace>/<name> format: "example/gateway"')),
+     ("spec.gateways[0]", ('using legacy gatewayName format "gateway.example.com"; prefer the '
+      '<namespace>/<name> format: "example/gateway"'))),
     ("hosts: [reviews]\nhttp:\n- {" + ROUTE.strip() + "}\n- {" + ROUTE.strip() + "}",
      ("spec.http[1]", "virtualService rule #1 not used (only the last rule can have no matches)")),
     ("hosts: [reviews]\nhttp:\n- {" + ROUTE.strip() + "}\n- {name: late, match: [{uri: {exact: /a}}], "
@@ -298,7 +298,9 @@ def test_jwt_claim_routing_needs_a_gateway() -> None:
 
 def test_unrelated_problems_are_all_reported() -> None:
     """Problems in different parts of a rule are reported together, not only the first."""
-    errors, _ = _load(_rule("timeout: 0s\nretries: {attempts: -1}\nroute: [{destination: {host: ''}}]"))
+    errors, _ = _load(
+        _rule("timeout: 0s\nretries: {attempts: -1}\nroute: [{destination: {host: ''}}]")
+    )
     assert {path for path, _ in errors} == {
         "spec.http[0].timeout",
         "spec.http[0].retries.attempts",

@@ -31,7 +31,7 @@ def warn_unreachable_rules(spec: VirtualService, report: Report, path: Path) -> 
         _l4_rules([tuple(r.match) for r in routes], report, (*path, field))
 
 
-_UNSET = (None, "", 0, False, (), {})
+_UNSET: tuple[object, ...] = (None, "", 0, False, (), {})
 
 
 @functools.cache

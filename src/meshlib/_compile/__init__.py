@@ -4,6 +4,7 @@ from meshlib._compile._build import compile_table
 from meshlib._compile._table import (
     CompiledRoute,
     DestinationPolicy,
+    OutboundPolicy,
     RouteTarget,
     RoutingTable,
     Service,
@@ -15,6 +16,7 @@ from meshlib._compile._table import (
 __all__ = [
     "CompiledRoute",
     "DestinationPolicy",
+    "OutboundPolicy",
     "RouteTarget",
     "RoutingTable",
     "Service",

@@ -3,33 +3,69 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from meshlib._compile._delegates import expand_delegates
 from meshlib._compile._policy import effective_policy
 from meshlib._compile._precedence import creation_order, exported_to, virtual_service_order
-from meshlib._compile._routes import MESH_GATEWAY, compile_virtual_host, labels_subset
+from meshlib._compile._routes import MESH_GATEWAY, compile_virtual_host
+from meshlib._compile._services import build_services
 from meshlib._compile._table import (
     DestinationPolicy,
+    OutboundPolicy,
     RoutingTable,
-    Service,
     VirtualHost,
     Workload,
 )
+from meshlib._endpoints import Endpoint
 from meshlib._hostnames import expand, is_wildcard
-from meshlib.config import DestinationRule, Resource, ServiceEntry, Subset, TrafficPolicy
+from meshlib._labels import selects
+from meshlib.config import (
+    DestinationRule,
+    OutboundTrafficPolicyMode,
+    Resource,
+    Subset,
+    TrafficPolicy,
+)
 
 __all__ = ["compile_table"]
 
 
-def compile_table(resources: Iterable[Resource[Any]], workload: Workload) -> RoutingTable:
-    """Build the routing table ``workload`` sees from validated ``resources``."""
+def compile_table(
+    resources: Iterable[Resource[Any]],
+    workload: Workload,
+    *,
+    endpoints: Mapping[str, tuple[Endpoint, ...]] | None = None,
+    outbound_policy: OutboundPolicy = OutboundPolicy.ALLOW_ANY,
+) -> RoutingTable:
+    """Build the routing table ``workload`` sees.
+
+    Args:
+        resources: validated resources (what :func:`meshlib.config.read_yaml` returns).
+        workload: the calling workload.
+        endpoints: endpoints set in code, by FQDN; they replace those from YAML.
+        outbound_policy: the mesh-wide policy for unknown hosts, unless a Sidecar
+            resource selecting the workload sets one.
+    """
     by_kind: dict[str, list[Resource[Any]]] = defaultdict(list)
     for resource in resources:
         by_kind[resource.kind].append(resource)
-    services = _services(by_kind["ServiceEntry"], workload)
+    services = build_services(
+        by_kind["ServiceEntry"],
+        by_kind["WorkloadEntry"],
+        workload.namespace,
+        endpoints or {},
+        workload.namespace_of,
+    )
     exact_hosts, wildcard_hosts = _virtual_hosts(by_kind["VirtualService"], workload)
     exact_rules, wildcard_rules = _destination_policies(by_kind["DestinationRule"], workload)
+    addresses = {
+        address: host
+        for host, service in services.items()
+        for address in service.addresses
+        if "/" not in address
+    }
     table = RoutingTable(
         workload=workload,
         virtual_hosts=exact_hosts,
@@ -38,6 +74,8 @@ def compile_table(resources: Iterable[Resource[Any]], workload: Workload) -> Rou
         wildcard_destination_policies=wildcard_rules,
         services=services,
         cluster_policies={},
+        outbound_policy=_outbound_policy(by_kind["Sidecar"], workload, outbound_policy),
+        addresses=addresses,
     )
     return _with_cluster_policies(table)
 
@@ -57,6 +95,7 @@ def _virtual_hosts(
     resources: list[Resource[Any]], workload: Workload
 ) -> tuple[dict[str, VirtualHost], tuple[VirtualHost, ...]]:
     """Each host goes to the first VirtualService that claims it (no merge on sidecars)."""
+    delegates = {(r.namespace, r.name): r for r in resources if not r.spec.hosts}
     visible = [
         r
         for r in resources
@@ -65,35 +104,47 @@ def _virtual_hosts(
     exact: dict[str, VirtualHost] = {}
     wildcards: dict[str, VirtualHost] = {}
     for resource in virtual_service_order(visible, workload.namespace):
+        rules = expand_delegates(resource, delegates)
         for written in resource.spec.hosts:
             host = expand(written, resource.namespace, workload.domain)
             claimed = wildcards if is_wildcard(host) else exact
             if host not in claimed:
-                claimed[host] = compile_virtual_host(host, resource, workload)
+                claimed[host] = compile_virtual_host(host, resource, rules, workload)
     return exact, _by_specificity(wildcards.values())
 
 
-def _services(resources: list[Resource[Any]], workload: Workload) -> dict[str, Service]:
-    """Hosts declared by ServiceEntries visible to the workload.
+def _outbound_policy(
+    sidecars: list[Resource[Any]], workload: Workload, default: OutboundPolicy
+) -> OutboundPolicy:
+    """The ``outboundTrafficPolicy`` of the Sidecar that applies to the workload.
 
-    When several namespaces declare a host, the workload's own namespace wins, then the
-    oldest (``model/sidecar.go`` ``selectServices``); entries in one namespace merge ports.
+    Istio picks a Sidecar with a matching ``workloadSelector`` in the workload's
+    namespace, else the namespace's Sidecar without selector, else the root
+    namespace's; without one (or without the field) the mesh-wide default applies.
     """
-    visible = [r for r in creation_order(resources) if exported_to(r, workload.namespace)]
-    visible.sort(key=lambda r: r.namespace != workload.namespace)
-    services: dict[str, Service] = {}
-    for resource in visible:
-        spec: ServiceEntry = resource.spec
-        ports = tuple(p.number for p in spec.ports)
-        for written in spec.hosts:
-            host = written.lower()
-            known = services.get(host)
-            if known is None:
-                services[host] = Service(host, resource.namespace, ports, resource)
-            elif known.namespace == resource.namespace:
-                merged = known.ports + tuple(p for p in ports if p not in known.ports)
-                services[host] = Service(host, known.namespace, merged, known.source)
-    return services
+    ordered = creation_order(sidecars)
+    selected = [
+        s
+        for s in ordered
+        if s.namespace == workload.namespace
+        and s.spec.workload_selector is not None
+        and selects(s.spec.workload_selector.labels, workload.labels)
+    ]
+    namespace_wide = [
+        s
+        for s in ordered
+        if s.spec.workload_selector is None
+        and s.namespace in (workload.namespace, workload.root_namespace)
+    ]
+    namespace_wide.sort(key=lambda s: s.namespace != workload.namespace)
+    for sidecar in (*selected, *namespace_wide):
+        policy = sidecar.spec.outbound_traffic_policy
+        if policy is not None:
+            if policy.mode is OutboundTrafficPolicyMode.ALLOW_ANY:
+                return OutboundPolicy.ALLOW_ANY
+            return OutboundPolicy.REGISTRY_ONLY
+        return default
+    return default
 
 
 def _destination_policies(
@@ -124,7 +175,7 @@ def _destination_policies(
 def _applies(resource: Resource[Any], workload: Workload) -> bool:
     selector = resource.spec.workload_selector
     if selector is not None:
-        return resource.namespace == workload.namespace and labels_subset(
+        return resource.namespace == workload.namespace and selects(
             selector.match_labels, workload.labels
         )
     return exported_to(resource, workload.namespace)
@@ -141,8 +192,19 @@ def _merge(host: str, rules: list[Resource[DestinationRule]]) -> DestinationPoli
     return DestinationPolicy(host, tuple(rules), traffic_policy, subsets)
 
 
+def _ports_named(policy: DestinationPolicy) -> set[int]:
+    levels = (policy.traffic_policy, *(s.traffic_policy for s in policy.subsets.values()))
+    return {
+        entry.port.number
+        for level in levels
+        if level is not None
+        for entry in level.port_level_settings
+        if entry.port is not None
+    }
+
+
 def _with_cluster_policies(table: RoutingTable) -> RoutingTable:
-    """Precompute the effective policy of every cluster the configuration names."""
+    """Precompute the effective policy of every (host, subset, port) the config names."""
     hosts = set(table.services)
     for per_namespace in table.destination_policies.values():
         hosts.update(per_namespace)
@@ -152,11 +214,7 @@ def _with_cluster_policies(table: RoutingTable) -> RoutingTable:
         if policy is None:
             continue
         service = table.services.get(host)
-        ports = {0, *(service.ports if service else ())}
-        for level in (policy.traffic_policy, *(s.traffic_policy for s in policy.subsets.values())):
-            ports.update(
-                p.port.number for p in (level.port_level_settings if level else ()) if p.port
-            )
+        ports = {0, *(p.number for p in (service.ports if service else ())), *_ports_named(policy)}
         for subset_name in ("", *policy.subsets):
             subset = policy.subsets.get(subset_name)
             for port in ports:
@@ -171,4 +229,6 @@ def _with_cluster_policies(table: RoutingTable) -> RoutingTable:
         wildcard_destination_policies=table.wildcard_destination_policies,
         services=table.services,
         cluster_policies=policies,
+        outbound_policy=table.outbound_policy,
+        addresses=table.addresses,
     )

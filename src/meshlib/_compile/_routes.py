@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Mapping
 
 from meshlib._compile._table import (
     CompiledRoute,
@@ -20,8 +20,16 @@ from meshlib._core._match import (
     StringMatcher,
 )
 from meshlib._hostnames import expand
+from meshlib._labels import selects
 from meshlib._regex import compile_re2
-from meshlib.config import HTTPMatchRequest, HTTPRoute, Resource, StringMatch, VirtualService
+from meshlib.config import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRoute,
+    Resource,
+    StringMatch,
+    VirtualService,
+)
 
 __all__ = ["compile_virtual_host", "string_matcher"]
 
@@ -77,10 +85,38 @@ def applies_to_workload(
     bound = match.gateways or gateways
     if bound and MESH_GATEWAY not in bound:
         return False
-    labels = workload.labels
-    if any(labels.get(key) != value for key, value in match.source_labels.items()):
+    if not selects(match.source_labels, workload.labels):
         return False
     return not match.source_namespace or match.source_namespace == workload.namespace
+
+
+def _mirrors(
+    rule: HTTPRoute, namespace: str, domain: str
+) -> tuple[tuple[RouteTarget, float], ...]:
+    """``mirror`` with ``mirrorPercentage`` (absent: 100 %), or each of ``mirrors``."""
+    found: list[tuple[RouteTarget, float]] = []
+    if rule.mirror is not None:
+        if rule.mirror_percentage is not None:
+            percent = rule.mirror_percentage.value
+        elif rule.mirror_percent is not None:
+            percent = float(rule.mirror_percent)
+        else:
+            percent = 100.0
+        found.append((_target(rule.mirror, namespace, domain), percent))
+    for mirror in rule.mirrors:
+        if mirror.destination is not None:
+            percent = mirror.percentage.value if mirror.percentage is not None else 100.0
+            found.append((_target(mirror.destination, namespace, domain), percent))
+    return tuple(found)
+
+
+def _target(destination: Destination, namespace: str, domain: str, weight: int = 1) -> RouteTarget:
+    return RouteTarget(
+        host=expand(destination.host, namespace, domain),
+        subset=destination.subset,
+        port=destination.port.number if destination.port else 0,
+        weight=weight,
+    )
 
 
 def _targets(rule: HTTPRoute, namespace: str, domain: str) -> WeightedTargets | None:
@@ -89,12 +125,10 @@ def _targets(rule: HTTPRoute, namespace: str, domain: str) -> WeightedTargets | 
         return None
     if len(destinations) > 1:
         destinations = [d for d in destinations if d.weight > 0]
+    single = len(destinations) == 1
     targets = tuple(
-        RouteTarget(
-            host=expand(d.destination.host, namespace, domain),
-            subset=d.destination.subset,
-            port=d.destination.port.number if d.destination.port else 0,
-            weight=max(d.weight, 1) if len(destinations) == 1 else d.weight,
+        dataclasses.replace(
+            _target(d.destination, namespace, domain, max(d.weight, 1) if single else d.weight),
             headers=d.headers,
         )
         for d in destinations
@@ -104,13 +138,21 @@ def _targets(rule: HTTPRoute, namespace: str, domain: str) -> WeightedTargets | 
 
 
 def compile_virtual_host(
-    host: str, resource: Resource[VirtualService], workload: Workload
+    host: str,
+    resource: Resource[VirtualService],
+    rules: tuple[HTTPRoute, ...],
+    workload: Workload,
 ) -> VirtualHost:
-    """Compile the rules of ``resource`` that apply to ``workload`` for one host."""
+    """Compile the ``rules`` of ``resource`` (delegates merged in) for one host.
+
+    Rules whose every match names another workload (``sourceLabels``,
+    ``sourceNamespace``, ``gateways``) do not exist for this workload. Short destination
+    hosts expand with the VirtualService's namespace.
+    """
     spec = resource.spec
     routes: list[CompiledRoute] = []
     ports: set[int] | None = set()
-    for index, rule in enumerate(spec.http):
+    for index, rule in enumerate(rules):
         kept = tuple(m for m in rule.match if applies_to_workload(m, spec.gateways, workload))
         if rule.match and not kept:
             continue  # every match item names another workload: the rule does not exist here
@@ -124,11 +166,7 @@ def compile_virtual_host(
                 matchers=tuple(_request_matcher(m) for m in kept),
                 spec=rule,
                 targets=_targets(rule, resource.namespace, workload.domain),
+                mirrors=_mirrors(rule, resource.namespace, workload.domain),
             )
         )
     return VirtualHost(host, resource, tuple(routes), None if ports is None else frozenset(ports))
-
-
-def labels_subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    """Are ``selector``'s labels all carried by ``labels`` (``labels.Instance.SubsetOf``)?"""
-    return all(labels.get(key) == value for key, value in selector.items())

@@ -1,20 +1,23 @@
 """The routing table: a frozen snapshot of configuration, compiled for one workload.
 
-Everything a request needs is looked up here with dictionary reads: the VirtualService
-for a host (exact hosts in a dict; wildcard hosts by suffix, most specific first), its
-routes with precompiled matchers and cumulative weights, and the effective DestinationRule
-policy of each (host, subset, port). A reload compiles a new table and swaps one
-reference; nothing in a table ever changes.
+Everything a request needs is looked up here with dictionary reads: which service an
+authority names, the VirtualService for that host (exact hosts in a dict; wildcard hosts
+by suffix, most specific first), its rules with precompiled matchers and cumulative
+weights, the merged DestinationRule and the effective policy of each (host, subset, port),
+and the service's endpoints. A reload compiles a new table and swaps one reference;
+nothing in a table ever changes.
 """
 
 from __future__ import annotations
 
 import bisect
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from meshlib._compile._policy import effective_policy
+from meshlib._compile._services import Service
 from meshlib._core._match import RequestMatcher
 from meshlib._hostnames import DEFAULT_DOMAIN, is_wildcard
 from meshlib.config import (
@@ -22,7 +25,6 @@ from meshlib.config import (
     Headers,
     HTTPRoute,
     Resource,
-    ServiceEntry,
     Subset,
     TrafficPolicy,
     VirtualService,
@@ -31,6 +33,7 @@ from meshlib.config import (
 __all__ = [
     "CompiledRoute",
     "DestinationPolicy",
+    "OutboundPolicy",
     "RouteTarget",
     "RoutingTable",
     "Service",
@@ -40,19 +43,35 @@ __all__ = [
 ]
 
 
+class OutboundPolicy(enum.Enum):
+    """What happens to hosts the registry does not know (mesh ``outboundTrafficPolicy``)."""
+
+    ALLOW_ANY = "ALLOW_ANY"  # sent as is: Istio's PassthroughCluster
+    REGISTRY_ONLY = "REGISTRY_ONLY"  # refused: Istio's BlackHoleCluster (502)
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """The calling workload: whose point of view the table is compiled from.
 
     Istio compiles configuration per proxy; meshlib per :class:`~meshlib.Mesh`. The
     namespace decides visibility and short-name expansion, the labels decide
-    ``sourceLabels`` matches and DestinationRule ``workloadSelector``.
+    ``sourceLabels`` matches, Sidecar and DestinationRule ``workloadSelector``.
     """
 
     namespace: str = "default"
     labels: Mapping[str, str] = field(default_factory=dict)
     domain: str = DEFAULT_DOMAIN
     root_namespace: str = "istio-system"
+
+    def namespace_of(self, host: str) -> str:
+        """The namespace of a Kubernetes-shaped FQDN ``svc.ns.svc.<domain>``, else ``""``."""
+        suffix = f".svc.{self.domain}"
+        if host.endswith(suffix) and not is_wildcard(host):
+            labels = host[: -len(suffix)].split(".")
+            if len(labels) == 2:
+                return labels[1]
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +102,7 @@ class WeightedTargets:
         return self.cumulative[-1]
 
     def pick(self, draw: int) -> RouteTarget:
-        """The target a draw in ``[0, total)`` lands on."""
+        """The target a draw in ``[0, total)`` lands on (Envoy's ``weighted_clusters``)."""
         return self.targets[bisect.bisect_right(self.cumulative, draw)]
 
 
@@ -91,7 +110,9 @@ class WeightedTargets:
 class CompiledRoute:
     """One ``http`` rule, compiled: matchers (none means "everything") and targets.
 
-    ``index`` is the rule's position in the VirtualService's ``http`` list.
+    ``index`` is the rule's position in the VirtualService's ``http`` list (after
+    delegates are merged in); ``mirrors`` are the rule's mirror targets with their
+    percentages.
     """
 
     name: str
@@ -99,6 +120,7 @@ class CompiledRoute:
     matchers: tuple[RequestMatcher, ...]
     spec: HTTPRoute
     targets: WeightedTargets | None
+    mirrors: tuple[tuple[RouteTarget, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,16 +152,6 @@ class DestinationPolicy:
     subsets: Mapping[str, Subset]
 
 
-@dataclass(frozen=True, slots=True)
-class Service:
-    """A host in the registry (from a ServiceEntry)."""
-
-    host: str
-    namespace: str
-    ports: tuple[int, ...]
-    source: Resource[ServiceEntry] | None = None
-
-
 def _lookup(exact: Mapping[str, Any], wildcards: tuple[Any, ...], host: str) -> Any:
     found = exact.get(host)
     if found is not None:
@@ -161,12 +173,48 @@ class RoutingTable:
     wildcard_destination_policies: Mapping[str, tuple[DestinationPolicy, ...]]
     services: Mapping[str, Service]
     cluster_policies: Mapping[tuple[str, str, int], TrafficPolicy | None]
+    outbound_policy: OutboundPolicy = OutboundPolicy.ALLOW_ANY
+    addresses: Mapping[str, str] = field(default_factory=dict)
 
     def virtual_host(self, host: str) -> VirtualHost | None:
         """The VirtualService routes for ``host`` (an FQDN): exact host, else the most
         specific wildcard, else ``None``."""
         found: VirtualHost | None = _lookup(self.virtual_hosts, self.wildcard_virtual_hosts, host)
         return found
+
+    def resolve_authority(self, host: str) -> str | None:
+        """The known host a request's authority names, or ``None`` for an unknown host.
+
+        Istio's virtual-host domains (``istio-api.md`` §5.4): the host as written (a
+        trailing dot ignored), a service address, and for a client in namespace ``ns``
+        the short forms of ``svc.ns.svc.<domain>``: ``svc`` (same namespace only),
+        ``svc.ns`` and ``svc.ns.svc``. Known means declared by a ServiceEntry, set in
+        code, or named by a VirtualService.
+        """
+        name = host.lower().removesuffix(".")
+        if self._known(name):
+            return name
+        address_host = self.addresses.get(name)
+        if address_host is not None:
+            return address_host
+        dots = name.count(".")
+        domain = self.workload.domain
+        if dots == 0:
+            candidate = f"{name}.{self.workload.namespace}.svc.{domain}"
+        elif dots == 1:
+            candidate = f"{name}.svc.{domain}"
+        elif dots == 2 and name.endswith(".svc"):
+            candidate = f"{name}.{domain}"
+        else:
+            return None
+        return candidate if self._known(candidate) else None
+
+    def _known(self, host: str) -> bool:
+        return (
+            host in self.services
+            or host in self.virtual_hosts
+            or any(v.host == "*" or host.endswith(v.host[1:]) for v in self.wildcard_virtual_hosts)
+        )
 
     def destination_policy(self, host: str) -> DestinationPolicy | None:
         """The merged DestinationRule for ``host``, looked up as a sidecar does.
@@ -176,12 +224,9 @@ class RoutingTable:
         host (``istio-api.md`` §2.8).
         """
         service = self.services.get(host)
-        service_namespace = service.namespace if service else _namespace_of(host, self.workload)
-        for namespace in (
-            self.workload.namespace,
-            service_namespace,
-            self.workload.root_namespace,
-        ):
+        service_namespace = service.namespace if service else self.workload.namespace_of(host)
+        namespaces = (self.workload.namespace, service_namespace, self.workload.root_namespace)
+        for namespace in namespaces:
             found: DestinationPolicy | None = _lookup(
                 self.destination_policies.get(namespace, {}),
                 self.wildcard_destination_policies.get(namespace, ()),
@@ -203,13 +248,3 @@ class RoutingTable:
         return effective_policy(
             policy.traffic_policy, chosen.traffic_policy if chosen else None, port
         )
-
-
-def _namespace_of(host: str, workload: Workload) -> str:
-    """The namespace of a Kubernetes-shaped FQDN ``svc.ns.svc.<domain>``, else ``""``."""
-    suffix = f".svc.{workload.domain}"
-    if host.endswith(suffix) and not is_wildcard(host):
-        labels = host[: -len(suffix)].split(".")
-        if len(labels) == 2:
-            return labels[1]
-    return ""

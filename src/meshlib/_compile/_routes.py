@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 from meshlib._compile._table import (
@@ -24,6 +23,7 @@ from meshlib._labels import selects
 from meshlib._regex import compile_re2
 from meshlib.config import (
     Destination,
+    Headers,
     HTTPMatchRequest,
     HTTPRoute,
     Resource,
@@ -110,12 +110,19 @@ def _mirrors(
     return tuple(found)
 
 
-def _target(destination: Destination, namespace: str, domain: str, weight: int = 1) -> RouteTarget:
+def _target(
+    destination: Destination,
+    namespace: str,
+    domain: str,
+    weight: int = 1,
+    headers: Headers | None = None,
+) -> RouteTarget:
     return RouteTarget(
         host=expand(destination.host, namespace, domain),
         subset=destination.subset,
         port=destination.port.number if destination.port else 0,
         weight=weight,
+        headers=headers,
     )
 
 
@@ -127,9 +134,12 @@ def _targets(rule: HTTPRoute, namespace: str, domain: str) -> WeightedTargets | 
         destinations = [d for d in destinations if d.weight > 0]
     single = len(destinations) == 1
     targets = tuple(
-        dataclasses.replace(
-            _target(d.destination, namespace, domain, max(d.weight, 1) if single else d.weight),
-            headers=d.headers,
+        _target(
+            d.destination,
+            namespace,
+            domain,
+            max(d.weight, 1) if single else d.weight,
+            d.headers,
         )
         for d in destinations
         if d.destination is not None

@@ -256,6 +256,8 @@ class _Plan:
     fields: Mapping[str, _Field]
     snake_fields: Mapping[str, _Field]
     oneofs: tuple[tuple[_Field, ...], ...]
+    #: ``fields`` as plain tuples ``(attr, plain, decode, key)``: the hot loop unpacks them.
+    lookup: Mapping[str, tuple[str, type | None, Decoder, str]]
 
 
 _PLANS: dict[type[Any], _Plan] = {}
@@ -271,22 +273,24 @@ def decode_message(cls: type[T], value: object, path: Path, report: Report) -> T
     if not isinstance(value, dict):
         report.error(path, f"expected an object, got {describe(value)}")
         return MISSING
-    fields = plan.fields
+    lookup = plan.lookup
     values: dict[str, Any] = {}
     for key, raw in value.items():
-        spec = fields.get(key) if isinstance(key, str) else None
-        if spec is None:
+        entry = lookup.get(key)
+        if entry is None:
             spec = _snake_case_field(plan, key, path, report)
             if spec is None:
                 continue
+            entry = (spec.attr, spec.plain, spec.decode, spec.key)
         if raw is None:
             continue  # null means unset, as in proto JSON
-        if type(raw) is spec.plain:
-            values[spec.attr] = raw
+        attr, plain, decode, yaml_name = entry
+        if type(raw) is plain:
+            values[attr] = raw
             continue
-        decoded = spec.decode(raw, (*path, spec.key), report)
+        decoded = decode(raw, (*path, yaml_name), report)
         if decoded is not MISSING:
-            values[spec.attr] = decoded
+            values[attr] = decoded
     for group in plan.oneofs:
         _check_oneof(group, values, path, report)
     return cls(**values)
@@ -327,7 +331,8 @@ def _build_plan(cls: type[Any]) -> _Plan:
     }
     groups: tuple[tuple[str, ...], ...] = getattr(cls, "_oneofs", ())
     oneofs = tuple(tuple(by_attr[attr] for attr in group) for group in groups)
-    plan = _Plan(cls, cls.__name__, fields, snake, oneofs)
+    lookup = {key: (f.attr, f.plain, f.decode, f.key) for key, f in fields.items()}
+    plan = _Plan(cls, cls.__name__, fields, snake, oneofs, lookup)
     _PLANS[cls] = plan
     return plan
 

@@ -31,24 +31,40 @@ def warn_unreachable_rules(spec: VirtualService, report: Report, path: Path) -> 
         _l4_rules([tuple(r.match) for r in routes], report, (*path, field))
 
 
-_UNSET: tuple[object, ...] = (None, "", 0, False, (), {})
+def _items(mapping: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(mapping.items())) if mapping else ()
+
+
+def _match_key(match: HTTPMatchRequest) -> tuple[Any, ...]:
+    """A hashable form of a match ignoring its name: Istio compares matches as JSON."""
+    return (
+        match.uri,
+        match.scheme,
+        match.method,
+        match.authority,
+        _items(match.headers),
+        match.port,
+        _items(match.source_labels),
+        match.gateways,
+        _items(match.query_params),
+        match.ignore_uri_case,
+        _items(match.without_headers),
+        match.source_namespace,
+        match.stat_prefix,
+    )
+
+
+def _l4_key(match: Any) -> tuple[Any, ...]:
+    """The same for TCP and TLS matches (hashable apart from their label maps)."""
+    return tuple(
+        _items(value) if isinstance(value, Mapping) else value
+        for value in (getattr(match, name) for name in _field_names(type(match)))
+    )
 
 
 @functools.cache
 def _field_names(cls: type[Any]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
-
-
-def _canonical(value: Any) -> Any:
-    """A hashable form of a match, ignoring its name and unset fields (Istio compares JSON)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        pairs = ((name, getattr(value, name)) for name in _field_names(type(value)))
-        return tuple((name, _canonical(v)) for name, v in pairs if v not in _UNSET)
-    if isinstance(value, Mapping):
-        return tuple(sorted((k, _canonical(v)) for k, v in value.items()))
-    if isinstance(value, tuple):
-        return tuple(_canonical(v) for v in value)
-    return value
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _unused(report: Report, path: Path, rule: str, reason: str) -> None:
@@ -150,7 +166,7 @@ def _http_rules(routes: Sequence[HTTPRoute], report: Report, path: Path) -> None
             if catch_all >= 0:
                 _unused(report, where, name, "route without matches defined before")
                 continue
-            key = _canonical(match)
+            key = _match_key(match)
             if key in seen:
                 first = seen[key]
                 other = _label(routes[first].name, first)
@@ -198,7 +214,7 @@ def _l4_rules(rules: Sequence[tuple[Any, ...]], report: Report, path: Path) -> N
             if catch_all >= 0:
                 _unused(report, where, f"#{rule}", "route without matches defined before")
                 continue
-            key = _canonical(match)
+            key = _l4_key(match)
             if key in seen:
                 _ineffective(
                     report, (*where, "match", number), f"#{rule}", f"#{number}", f"#{seen[key]}"

@@ -7,7 +7,6 @@ catch-all, or a match already made by an earlier rule, will never be used.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,15 +55,8 @@ def _match_key(match: HTTPMatchRequest) -> tuple[Any, ...]:
 
 def _l4_key(match: Any) -> tuple[Any, ...]:
     """The same for TCP and TLS matches (hashable apart from their label maps)."""
-    return tuple(
-        _items(value) if isinstance(value, Mapping) else value
-        for value in (getattr(match, name) for name in _field_names(type(match)))
-    )
-
-
-@functools.cache
-def _field_names(cls: type[Any]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    values = (getattr(match, field.name) for field in dataclasses.fields(match))
+    return tuple(_items(value) if isinstance(value, Mapping) else value for value in values)
 
 
 def _unused(report: Report, path: Path, rule: str, reason: str) -> None:

@@ -11,6 +11,7 @@ from meshlib._compile._table import (
     WeightedTargets,
     Workload,
 )
+from meshlib._core._fault import fault_policy
 from meshlib._core._match import (
     HeaderCondition,
     MatchKind,
@@ -18,6 +19,7 @@ from meshlib._core._match import (
     RequestMatcher,
     StringMatcher,
 )
+from meshlib._core._retry import retry_policy
 from meshlib._hostnames import expand
 from meshlib._labels import selects
 from meshlib._regex import compile_re2
@@ -177,6 +179,9 @@ def compile_virtual_host(
                 spec=rule,
                 targets=_targets(rule, resource.namespace, workload.domain),
                 mirrors=_mirrors(rule, resource.namespace, workload.domain),
+                retry=retry_policy(rule.retries),
+                fault=fault_policy(rule.fault),
+                timeout=rule.timeout.seconds if rule.timeout else None,
             )
         )
     return VirtualHost(host, resource, tuple(routes), None if ports is None else frozenset(ports))

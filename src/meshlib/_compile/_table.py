@@ -18,7 +18,9 @@ from typing import Any
 
 from meshlib._compile._policy import effective_policy
 from meshlib._compile._services import Service
+from meshlib._core._fault import FaultPolicy
 from meshlib._core._match import RequestMatcher
+from meshlib._core._retry import DEFAULT_RETRY, RetryPolicy
 from meshlib._hostnames import DEFAULT_DOMAIN, is_wildcard
 from meshlib.config import (
     DestinationRule,
@@ -121,6 +123,9 @@ class CompiledRoute:
     spec: HTTPRoute
     targets: WeightedTargets | None
     mirrors: tuple[tuple[RouteTarget, float], ...] = ()
+    retry: RetryPolicy = DEFAULT_RETRY
+    fault: FaultPolicy | None = None
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

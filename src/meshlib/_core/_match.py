@@ -21,6 +21,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from meshlib._core._request import RequestHead
 from meshlib._regex import Pattern
 
 __all__ = ["HeaderCondition", "MatchKind", "QueryCondition", "RequestMatcher", "StringMatcher"]
@@ -119,24 +120,14 @@ class RequestMatcher:
     headers: tuple[HeaderCondition, ...] = ()
     query: tuple[QueryCondition, ...] = ()
 
-    def matches(
-        self,
-        *,
-        method: str,
-        scheme: str,
-        authority: str,
-        path: str,
-        port: int,
-        headers: Mapping[str, str],
-        query: Mapping[str, str],
-    ) -> bool:
-        """Does the request satisfy every condition? ``path`` excludes the query string."""
+    def matches(self, head: RequestHead) -> bool:
+        """Does the request satisfy every condition? (The path excludes the query string.)"""
         return (
-            (not self.port or self.port == port)
-            and (self.uri is None or self.uri.matches(path))
-            and (self.method is None or self.method.matches(method))
-            and (self.scheme is None or self.scheme.matches(scheme))
-            and (self.authority is None or self.authority.matches(authority))
-            and all(condition.holds(headers) for condition in self.headers)
-            and all(condition.holds(query) for condition in self.query)
+            (not self.port or self.port == head.port)
+            and (self.uri is None or self.uri.matches(head.path))
+            and (self.method is None or self.method.matches(head.method))
+            and (self.scheme is None or self.scheme.matches(head.scheme))
+            and (self.authority is None or self.authority.matches(head.authority))
+            and all(condition.holds(head.headers) for condition in self.headers)
+            and (not self.query or all(c.holds(head.query_params) for c in self.query))
         )

@@ -1,0 +1,613 @@
+"""The request engine: one :class:`Call` per request, driven by a transport shell.
+
+Theory of operation. A shell turns an ``httpx.Request`` into a :class:`RequestHead`,
+starts a :class:`Call` and loops: ask the call for its next action, do it (send, sleep,
+resolve, mirror), report the outcome, until the call ends with a local reply, a delivered
+upstream response, or an exception to re-raise. All decisions happen here, in the order
+an Istio sidecar takes them (``ARCHITECTURE.md``, per-request pipeline):
+
+1. the authority names a service (or not: outbound traffic policy), the service's
+   VirtualService picks the first matching rule (or none: 404 ``NR``), or the service
+   takes its default route;
+2. ``redirect`` and ``directResponse`` answer without an upstream;
+3. one weighted draw picks the destination; an undefined subset is 503 ``NC``;
+4. fault delay, then abort, each its own draw; neither retried nor counted by the
+   route timeout, which starts after them;
+5. mirrors are handed to the shell, fire and forget;
+6. attempts: pick an endpoint, send, classify, retry with backoff while the policy and
+   the route deadline allow;
+7. deliver the response, or a local reply with Envoy's status, body and flags.
+
+The engine never reads a clock or a random generator it was not given, never performs
+I/O, and never blocks; the shells call it under the mesh's lock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from meshlib._compile import CompiledRoute, OutboundPolicy, RouteTarget, RoutingTable
+from meshlib._compile._services import Service
+from meshlib._core import _replies as replies
+from meshlib._core._actions import (
+    Action,
+    Attempt,
+    Deliver,
+    Failed,
+    Raise,
+    Reply,
+    Resolve,
+    Responded,
+    RouteTimeout,
+    Send,
+    Shadow,
+    Sleep,
+)
+from meshlib._core._cluster import ClusterKey, HostState
+from meshlib._core._fault import FaultPolicy
+from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
+from meshlib._core._match import RequestMatcher
+from meshlib._core._replies import LocalReply
+from meshlib._core._request import RequestHead
+from meshlib._core._retry import NO_RETRY, Failure, RetryPolicy, backoff_seconds
+from meshlib._core._rewrite import redirect_location, redirect_status, rewrite_path
+from meshlib._core._runtime import ClusterRuntime, Runtime
+from meshlib._endpoints import Endpoint
+from meshlib._info import MeshInfo
+from meshlib._labels import selects
+from meshlib.config import HTTPRoute, Resolution
+
+__all__ = ["Call", "EngineOptions", "FaultOverride"]
+
+#: A test-kit hook: given the request and the routing so far, a fault to inject instead of
+#: the route's (or None to keep the route's).
+FaultOverride = Callable[[RequestHead, str, str], FaultPolicy | None]
+
+#: The route of a known service without VirtualService: Istio's default retry policy, no
+#: timeout, nothing else (``BuildDefaultHTTPOutboundRoute``).
+_DEFAULT_ROUTE = CompiledRoute(
+    name="default", index=0, matchers=(), spec=HTTPRoute(), targets=None
+)
+_PASSTHROUGH = "PassthroughCluster"
+_BLACKHOLE = "BlackHoleCluster"
+_RESET_FLAGS = {
+    Failure.CONNECT: "UF",
+    Failure.RESET: "UR",
+    Failure.REFUSED_STREAM: "UR",
+    Failure.TERMINATED: "UC",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Mesh-wide settings the engine applies to every request."""
+
+    hostname: str = ""
+    connect_timeout: float = 10.0
+    raise_upstream_errors: bool = False
+    shadow_host_suffix: bool = False
+    fault_override: FaultOverride | None = None
+
+
+class Call:
+    """The decisions for one request. Drive it with :meth:`advance` until it ends."""
+
+    def __init__(
+        self,
+        table: RoutingTable,
+        runtime: Runtime,
+        head: RequestHead,
+        clock: Callable[[], float],
+        rng: random.Random,
+        options: EngineOptions,
+    ) -> None:
+        self.table = table
+        self.runtime = runtime
+        self.head = head
+        self.clock = clock
+        self.rng = rng
+        self.options = options
+        self.started = clock()
+        self._flow = self._run()
+        self.deadline: float | None = None  # the route deadline, once attempts start
+        self._active: HostState | None = None
+        self._info: dict[str, Any] = {"attempts": 0, "flags": ()}
+
+    # ---------------------------------------------------------------- driving the call
+
+    def start(self) -> Action:
+        """The first action."""
+        return next(self._flow)
+
+    def send(self, result: object = None) -> Action:
+        """The next action, given the result of the previous one: an outcome for
+        ``Send``, DNS answers (name to addresses) for ``Resolve``, None otherwise."""
+        return self._flow.send(result)
+
+    def finish(self) -> None:
+        """The delivered response is closed, or the caller gave up: release its host."""
+        self._release()
+        self._flow.close()
+
+    @property
+    def info(self) -> MeshInfo:
+        """What happened so far, as ``response.extensions["meshlib"]`` reports it."""
+        info = self._info
+        return MeshInfo(
+            route=info.get("route"),
+            virtual_service=info.get("virtual_service"),
+            destination=info.get("destination"),
+            subset=info.get("subset", ""),
+            port=info.get("port"),
+            cluster=info.get("cluster"),
+            endpoint=info.get("endpoint"),
+            attempts=info["attempts"],
+            flags=info["flags"],
+            details=info.get("details", ""),
+            elapsed=info.get("elapsed", 0.0),
+        )
+
+    # ------------------------------------------------------------------------ the flow
+
+    def _run(self) -> Generator[Action, Any, None]:
+        routed = self._route()
+        if isinstance(routed, LocalReply):
+            yield self._reply(routed)
+            return
+        if routed is None:
+            yield from self._passthrough()
+            return
+        route, matcher, target = routed
+        service = self.table.services.get(target.host)
+        port = _service_port(target, service, self.head.port)
+        self._note(destination=target.host, subset=target.subset, port=port)
+        key = ClusterKey(target.host, target.subset, port)
+        self._note(cluster=str(key))
+        labels = self._subset_labels(target)
+        if service is None or labels is None:
+            yield self._reply(replies.cluster_not_found())
+            return
+        delayed = yield from self._faults(route)
+        if delayed is None:
+            return
+        yield from self._mirrors(route)
+        yield from self._attempts(route, matcher, target, key, service, labels)
+
+    def _route(
+        self,
+    ) -> LocalReply | tuple[CompiledRoute, RequestMatcher | None, RouteTarget] | None:
+        """Steps 1-3: which rule applies, and which destination it sends to.
+
+        Returns a local reply, the rule with its matched condition and destination, or
+        None for Istio's passthrough (an unknown host under ``ALLOW_ANY``).
+        """
+        head, table = self.head, self.table
+        host = table.resolve_authority(head.host)
+        if host is None:
+            if table.outbound_policy is OutboundPolicy.REGISTRY_ONLY:
+                self._note(route="block_all", cluster=_BLACKHOLE)
+                return replies.registry_only()
+            return None
+        virtual_host = table.virtual_host(host)
+        if virtual_host is not None and virtual_host.applies_to_port(head.port):
+            source = virtual_host.source
+            self._note(virtual_service=f"{source.namespace}/{source.name}")
+            for route in virtual_host.routes:
+                matched, matcher = _first_match(route, head)
+                if matched:
+                    self._note(route=_route_name(route, matcher, source.namespace, source.name))
+                    return self._act(route, matcher)
+            return replies.route_not_found()
+        if host not in table.services:
+            return None
+        self._note(route="default")
+        return _DEFAULT_ROUTE, None, RouteTarget(host)
+
+    def _act(
+        self, route: CompiledRoute, matcher: RequestMatcher | None
+    ) -> LocalReply | tuple[CompiledRoute, RequestMatcher | None, RouteTarget]:
+        """Step 2-3: answer a redirect or direct response, or draw the destination."""
+        spec = route.spec
+        uri = matcher.uri if matcher is not None else None
+        if spec.redirect is not None:
+            location = redirect_location(self.head, spec.redirect, uri)
+            return LocalReply(
+                redirect_status(spec.redirect), b"", (("location", location),), details="redirect"
+            )
+        if spec.direct_response is not None:
+            return self._direct_response(route)
+        targets = route.targets
+        if targets is None:
+            return replies.route_not_found()
+        target = (
+            targets.pick(self.rng.randrange(targets.total))
+            if len(targets.targets) > 1
+            else targets.targets[0]
+        )
+        return route, matcher, target
+
+    def _direct_response(self, route: CompiledRoute) -> LocalReply:
+        response = route.spec.direct_response
+        assert response is not None  # checked by the caller
+        body = response.body
+        content = b""
+        if body is not None:
+            content = body.string.encode() if body.string is not None else bytes(body.bytes or b"")
+        edits = response_edits(route.spec.headers, self._format_context())
+        headers = tuple(edits.set) + tuple(edits.add)
+        return LocalReply(response.status, content, headers, details="direct_response")
+
+    def _subset_labels(self, target: RouteTarget) -> Mapping[str, str] | None:
+        """The subset's label selector; None when no DestinationRule defines it (``NC``)."""
+        if not target.subset:
+            return {}
+        policy = self.table.destination_policy(target.host)
+        subset = policy.subsets.get(target.subset) if policy is not None else None
+        return subset.labels if subset is not None else None
+
+    def _faults(self, route: CompiledRoute) -> Generator[Action, Any, bool | None]:
+        """Step 4: delay, then abort. Returns whether a delay was injected, or None when
+        an abort answered the request."""
+        fault = route.fault
+        override = self.options.fault_override
+        if override is not None:
+            fault = (
+                override(
+                    self.head, self._info.get("destination", ""), self._info.get("subset", "")
+                )
+                or fault
+            )
+        if fault is None:
+            return False
+        delay = fault.draw_delay(self.rng)
+        if delay is not None:
+            self._flag("DI")
+            yield Sleep(delay, "fault delay")
+        abort = fault.draw_abort(self.rng, delayed=delay is not None)
+        if abort is not None:
+            yield self._reply(abort)
+            return None
+        return delay is not None
+
+    def _mirrors(self, route: CompiledRoute) -> Generator[Action, Any, None]:
+        """Step 5: copies of the request to each mirror whose percentage is drawn."""
+        attempts = []
+        for target, percent in route.mirrors:
+            if self.rng.randrange(1_000_000) >= int(percent * 10_000):
+                continue
+            attempt = self._mirror_attempt(route, target)
+            if attempt is not None:
+                attempts.append(attempt)
+        if attempts:
+            yield Shadow(tuple(attempts))
+
+    def _mirror_attempt(self, route: CompiledRoute, target: RouteTarget) -> Attempt | None:
+        service = self.table.services.get(target.host)
+        labels = self._subset_labels(target)
+        if service is None or labels is None:
+            return None
+        port = _service_port(target, service, self.head.port)
+        key = ClusterKey(target.host, target.subset, port)
+        cluster = self._cached_cluster(key, service, labels)
+        hosts = cluster.available() if cluster is not None else []
+        if not hosts:
+            return None
+        host = cluster.balancer.pick(hosts, self.rng)  # type: ignore[union-attr]
+        authority = self.head.authority
+        if self.options.shadow_host_suffix:
+            name, colon, number = authority.partition(":")
+            authority = f"{name}-shadow{colon}{number}"
+        return Attempt(
+            number=1,
+            scheme=self.head.scheme,
+            address=host.address,
+            port=host.port,
+            path=rewrite_path(self.head.path, route.spec.rewrite, None),
+            query=self.head.query,
+            authority=authority,
+            edits=HeaderEdits(),
+            deadline=self.clock() + route.timeout if route.timeout else None,
+            connect_timeout=self.options.connect_timeout,
+            cluster=key,
+            host=host,
+        )
+
+    def _attempts(
+        self,
+        route: CompiledRoute,
+        matcher: RequestMatcher | None,
+        target: RouteTarget,
+        key: ClusterKey,
+        service: Service,
+        labels: Mapping[str, str],
+    ) -> Generator[Action, Any, None]:
+        """Steps 6-7: send, classify, retry, then deliver or answer locally."""
+        retry = route.retry
+        deadline = self.clock() + route.timeout if route.timeout else None
+        self.deadline = deadline
+        per_try = retry.per_try_timeout
+        if per_try is not None and route.timeout is not None and per_try >= route.timeout:
+            per_try = None  # Envoy ignores a per-try timeout at or above the route timeout
+        edits = self._request_edits(route, target)
+        path = self._path(route, matcher)
+        tried: list[HostState] = []
+        retries = 0
+        while True:
+            cluster = yield from self._cluster(key, service, labels)
+            hosts = cluster.available()
+            if not hosts:
+                yield self._reply(replies.no_healthy_upstream())
+                return
+            host = self._pick(cluster, hosts, tried, retry)
+            tried.append(host)
+            attempt = self._attempt(host, key, path, edits, per_try, deadline, retries + 1)
+            outcome = yield Send(attempt)
+            self._note(elapsed=self.clock() - self.started)
+            if isinstance(outcome, RouteTimeout):
+                self._release()
+                yield self._final_timeout(per_try=False, retried=False)
+                return
+            retriable = self._retriable(retry, outcome)
+            if retriable and retries < retry.num_retries:
+                self._release()
+                retries += 1
+                wait = backoff_seconds(retries, retry.backoff_base, self.rng)
+                if deadline is not None and self.clock() + wait >= deadline:
+                    yield Sleep(max(0.0, deadline - self.clock()), "backoff")
+                    yield self._reply(replies.upstream_timeout(per_try=False))
+                    return
+                yield Sleep(wait, "backoff")
+                continue
+            exhausted = retriable and retry.num_retries > 0
+            if isinstance(outcome, Responded):
+                if exhausted:
+                    self._flag("URX")
+                self._note(details="via_upstream")
+                context = self._format_context()
+                edits = response_edits(route.spec.headers, context)
+                yield Deliver(edits.then(response_edits(target.headers, context)))
+                return
+            self._release()
+            yield self._final_failure(outcome, retried=exhausted)
+            return
+
+    # ------------------------------------------------------------------- the pieces
+
+    def _passthrough(self) -> Generator[Action, Any, None]:
+        """Istio's PassthroughCluster: sent as is, no retries, no timeout."""
+        head = self.head
+        self._note(route="allow_any", cluster=_PASSTHROUGH, destination=head.host, port=head.port)
+        attempt = Attempt(
+            number=1,
+            scheme=head.scheme,
+            address=head.host,
+            port=head.port,
+            path=head.path,
+            query=head.query,
+            authority=head.authority,
+            edits=HeaderEdits(),
+            connect_timeout=self.options.connect_timeout,
+        )
+        self._info["attempts"] = 1
+        self._note(endpoint=f"{head.host}:{head.port}")
+        outcome = yield Send(attempt)
+        self._note(elapsed=self.clock() - self.started)
+        if isinstance(outcome, Responded):
+            self._note(details="via_upstream")
+            yield Deliver()
+            return
+        if isinstance(outcome, RouteTimeout):
+            yield self._final_timeout(per_try=False, retried=False)
+            return
+        yield self._final_failure(outcome, retried=False)
+
+    def _cluster(
+        self, key: ClusterKey, service: Service, labels: Mapping[str, str]
+    ) -> Generator[Action, Any, ClusterRuntime]:
+        """The cluster's runtime, resolving DNS names first when the service needs it."""
+        if service.resolution is Resolution.DNS:
+            endpoints = [e for e in service.endpoints if selects(labels, e.labels)]
+            names = self.runtime.stale_names(endpoints, self.clock())
+            if names:
+                answers = yield Resolve(names)
+                for name in names:
+                    self.runtime.resolved(name, answers.get(name, ()), self.clock())
+        cluster = self._cached_cluster(key, service, labels)
+        assert cluster is not None  # DNS answers were just recorded
+        return cluster
+
+    def _cached_cluster(
+        self, key: ClusterKey, service: Service, labels: Mapping[str, str]
+    ) -> ClusterRuntime | None:
+        """The cluster's runtime from what is known now (no DNS lookups)."""
+        policy = self.table.cluster_policy(key.host, key.subset, key.port)
+        dns = self.runtime.dns
+        answers = (
+            tuple(dns.get(e.address) for e in service.endpoints)
+            if service.resolution is Resolution.DNS
+            else ()
+        )
+        if any(a is None for a in answers):
+            return None
+        source = (service.endpoints, policy, *answers)
+        known = self.runtime.current(key, source)
+        if known is not None:
+            return known
+        return self.runtime.cluster(key, self._hosts(service, labels, key.port), policy, source)
+
+    def _hosts(self, service: Service, labels: Mapping[str, str], port: int) -> list[HostState]:
+        spec = service.port(port)
+        name, target = (spec.name, spec.target_port) if spec is not None else ("", 0)
+        now = self.clock()
+        return [
+            HostState(endpoint, address, endpoint.target_port(port, name, target), added_at=now)
+            for endpoint in service.endpoints
+            if selects(labels, endpoint.labels)
+            for address in self._addresses(service, endpoint)
+        ]
+
+    def _addresses(self, service: Service, endpoint: Endpoint) -> tuple[str, ...]:
+        if service.resolution is Resolution.NONE:
+            return (self.head.host,)  # Istio's original destination: the address asked for
+        if service.resolution is Resolution.DNS:
+            answer = self.runtime.dns.get(endpoint.address)
+            if answer is not None:
+                return answer.addresses
+        return (endpoint.address,)
+
+    def _pick(
+        self,
+        cluster: ClusterRuntime,
+        hosts: list[HostState],
+        tried: list[HostState],
+        retry: RetryPolicy,
+    ) -> HostState:
+        """The balancer's pick; a retry re-picks up to 5 times to avoid hosts already tried
+        (Envoy's ``previous_hosts`` predicate), then takes the last pick anyway."""
+        host = cluster.balancer.pick(hosts, self.rng)
+        if tried and retry.retry_previous_hosts:
+            for _ in range(retry.host_selection_attempts):
+                if host not in tried:
+                    break
+                host = cluster.balancer.pick(hosts, self.rng)
+        return host
+
+    def _attempt(
+        self,
+        host: HostState,
+        key: ClusterKey,
+        path: str,
+        edits: HeaderEdits,
+        per_try: float | None,
+        deadline: float | None,
+        number: int,
+    ) -> Attempt:
+        host.active += 1
+        self._active = host
+        self._info["attempts"] = number
+        self._note(endpoint=host.name)
+        attempt_edits = edits.then(HeaderEdits(set=(("x-envoy-attempt-count", str(number)),)))
+        if deadline is not None or per_try is not None:
+            remaining = deadline - self.clock() if deadline is not None else None
+            expected = min(t for t in (per_try, remaining) if t is not None)
+            millis = str(max(0, int(expected * 1000)))
+            attempt_edits = attempt_edits.then(
+                HeaderEdits(set=(("x-envoy-expected-rq-timeout-ms", millis),))
+            )
+        return Attempt(
+            number=number,
+            scheme=self.head.scheme,
+            address=host.address,
+            port=host.port,
+            path=path,
+            query=self.head.query,
+            authority=edits.authority if edits.authority is not None else self.head.authority,
+            edits=attempt_edits,
+            per_try_timeout=per_try,
+            deadline=deadline,
+            connect_timeout=self.options.connect_timeout,
+            cluster=key,
+            host=host,
+        )
+
+    def _request_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
+        context = self._format_context()
+        spec = route.spec
+        edits = request_edits(spec.headers, context).then(request_edits(target.headers, context))
+        if spec.rewrite is not None and spec.rewrite.authority:
+            edits = edits.then(HeaderEdits(authority=spec.rewrite.authority))
+        return edits
+
+    def _path(self, route: CompiledRoute, matcher: RequestMatcher | None) -> str:
+        return rewrite_path(self.head.path, route.spec.rewrite, matcher.uri if matcher else None)
+
+    def _retriable(self, retry: RetryPolicy, outcome: Responded | Failed) -> bool:
+        if retry is NO_RETRY or retry.num_retries == 0:
+            return False
+        if isinstance(outcome, Responded):
+            return retry.retries_response(outcome.status, outcome.headers, self.head.headers)
+        return retry.retries_failure(outcome.failure, request_sent=outcome.request_sent)
+
+    def _final_failure(self, outcome: Failed, *, retried: bool) -> Action:
+        if retried:
+            self._flag("URX")
+        if self.options.raise_upstream_errors:
+            self._flag(
+                "UT" if outcome.failure is Failure.TIMEOUT else _RESET_FLAGS[outcome.failure]
+            )
+            return Raise()
+        if outcome.failure is Failure.TIMEOUT:
+            return self._reply(replies.upstream_timeout(per_try=True, retried=retried))
+        reply = replies.upstream_reset(
+            outcome.failure.value,
+            _RESET_FLAGS[outcome.failure],
+            retried=retried,
+            transport_failure=outcome.detail,
+        )
+        return self._reply(reply)
+
+    def _final_timeout(self, *, per_try: bool, retried: bool) -> Action:
+        if self.options.raise_upstream_errors:
+            self._flag("UT")
+            return Raise()
+        return self._reply(replies.upstream_timeout(per_try=per_try, retried=retried))
+
+    def _reply(self, reply: LocalReply) -> Reply:
+        for flag in reply.flags:
+            self._flag(flag)
+        self._note(details=reply.details, elapsed=self.clock() - self.started)
+        return Reply(reply.for_grpc() if self.head.is_grpc else reply)
+
+    def _release(self) -> None:
+        if self._active is not None:
+            self._active.active -= 1
+            self._active = None
+
+    def _format_context(self) -> FormatContext:
+        return FormatContext(
+            hostname=self.options.hostname,
+            request_headers=self.head.headers,
+            upstream_cluster=self._info.get("cluster", ""),
+        )
+
+    def _note(self, **values: Any) -> None:
+        self._info.update(values)
+
+    def _flag(self, flag: str) -> None:
+        flags = self._info["flags"]
+        if flag not in flags:
+            self._info["flags"] = (*flags, flag)
+
+
+def _first_match(route: CompiledRoute, head: RequestHead) -> tuple[bool, RequestMatcher | None]:
+    """Does ``route`` match, and on which of its matchers (None: a rule without matches)?"""
+    if not route.matchers:
+        return True, None
+    for matcher in route.matchers:
+        if matcher.matches(head):
+            return True, matcher
+    return False, None
+
+
+def _route_name(
+    route: CompiledRoute, matcher: RequestMatcher | None, namespace: str, name: str
+) -> str:
+    """The rule's name (``name.match`` as Envoy names it), else ``namespace/vs#index``."""
+    if route.name:
+        return (
+            f"{route.name}.{matcher.name}" if matcher is not None and matcher.name else route.name
+        )
+    return f"{namespace}/{name}#{route.index}"
+
+
+def _service_port(target: RouteTarget, service: Service | None, called: int) -> int:
+    """``destination.port``, else the service's only port, else the port called (Istio's
+    ``GetDestinationCluster``)."""
+    if target.port:
+        return target.port
+    if service is not None and len(service.ports) == 1:
+        return service.ports[0].number
+    return called

@@ -1,0 +1,216 @@
+"""``Mesh``: the configuration, the runtime state, and the transports that use them."""
+
+from __future__ import annotations
+
+import enum
+import os
+import random
+import socket
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from meshlib._clock import Clock, SystemClock
+from meshlib._compile import OutboundPolicy, RoutingTable, Workload, compile_table
+from meshlib._core._engine import Call, EngineOptions, FaultOverride
+from meshlib._core._request import RequestHead
+from meshlib._core._runtime import Runtime
+from meshlib._endpoints import Endpoint
+from meshlib._hostnames import DEFAULT_DOMAIN, expand
+from meshlib._transports._async import AsyncMeshTransport, AsyncTransportFactory
+from meshlib._transports._sync import MeshTransport, TransportFactory
+from meshlib.config import ConfigSet, Resource, read_paths, read_yaml
+
+if TYPE_CHECKING:
+    from meshlib._explain import Explanation
+
+__all__ = ["Mesh", "UpstreamErrors"]
+
+
+class UpstreamErrors(str, enum.Enum):
+    """What the caller gets when the upstream fails (connect failure, reset, timeout)."""
+
+    REPLY = "reply"  # Envoy's local reply: 503 UF/UR/UC, 504 UT (the default)
+    RAISE = "raise"  # the last attempt's httpx exception, with MeshInfo attached
+
+
+Config = str | ConfigSet | Iterable[Resource[Any]]
+
+
+class Mesh:
+    """An in-process service mesh: Istio configuration, endpoints and runtime state.
+
+    Build it from YAML (:meth:`from_yaml`, :meth:`from_paths`) or from resources, then
+    give its transports to httpx clients::
+
+        mesh = meshlib.Mesh.from_paths("mesh/")
+        client = httpx.Client(transport=mesh.transport())
+
+    Args:
+        config: resources, a :class:`~meshlib.config.ConfigSet`, or YAML text.
+        namespace: the client's own namespace; also the namespace of resources that
+            name none, and of short host names.
+        labels: the client's labels (``sourceLabels`` matches, Sidecar and
+            DestinationRule ``workloadSelector``).
+        domain: the cluster domain suffix (``cluster.local``).
+        seed: seed for every random draw (weights, faults, balancing, backoff), so
+            runs repeat; ``None`` draws one at random.
+        upstream_errors: ``"reply"`` (Envoy's local reply, the default) or ``"raise"``.
+        outbound_traffic_policy: ``"ALLOW_ANY"`` (unknown hosts are sent as they are,
+            Istio's default) or ``"REGISTRY_ONLY"`` (502), unless a Sidecar says otherwise.
+        connect_timeout: seconds, Istio's mesh ``connectTimeout`` (10 s).
+        clock: the clock and sleeps (:class:`meshlib.testing.VirtualClock` in tests).
+        shadow_host_suffix: append ``-shadow`` to a mirrored request's host, as Istio
+            did before 1.28.
+
+    Raises:
+        ConfigError: the configuration has problems Istio would reject.
+    """
+
+    def __init__(
+        self,
+        config: Config = (),
+        *,
+        namespace: str = "default",
+        labels: Mapping[str, str] | None = None,
+        domain: str = DEFAULT_DOMAIN,
+        seed: int | None = None,
+        upstream_errors: UpstreamErrors | str = UpstreamErrors.REPLY,
+        outbound_traffic_policy: OutboundPolicy | str = OutboundPolicy.ALLOW_ANY,
+        connect_timeout: float = 10.0,
+        clock: Clock | None = None,
+        shadow_host_suffix: bool = False,
+    ) -> None:
+        self.workload = Workload(namespace=namespace, labels=dict(labels or {}), domain=domain)
+        self.clock: Clock = clock or SystemClock()
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.runtime = Runtime()
+        self._outbound = OutboundPolicy(outbound_traffic_policy)
+        self._options = EngineOptions(
+            hostname=socket.gethostname(),
+            connect_timeout=connect_timeout,
+            raise_upstream_errors=UpstreamErrors(upstream_errors) is UpstreamErrors.RAISE,
+            shadow_host_suffix=shadow_host_suffix,
+        )
+        self._resources: tuple[Resource[Any], ...] = ()
+        self._endpoints: dict[str, tuple[Endpoint, ...]] = {}
+        self._table = compile_table((), self.workload, outbound_policy=self._outbound)
+        self.apply(config)
+
+    @classmethod
+    def from_yaml(cls, text: str, **options: Any) -> Mesh:
+        """A mesh from YAML text (one or more documents).
+
+        Takes every option of :class:`Mesh`; ``namespace`` is also the namespace of
+        resources that name none.
+        """
+        return cls(read_yaml(text, namespace=options.get("namespace", "default")), **options)
+
+    @classmethod
+    def from_paths(cls, *paths: str | os.PathLike[str], **options: Any) -> Mesh:
+        """A mesh from YAML files and folders (read recursively, in path order)."""
+        return cls(read_paths(paths, namespace=options.get("namespace", "default")), **options)
+
+    # ------------------------------------------------------------------- configuration
+
+    @property
+    def table(self) -> RoutingTable:
+        """The current routing table (a frozen snapshot)."""
+        return self._table
+
+    @property
+    def resources(self) -> tuple[Resource[Any], ...]:
+        """The resources of the current configuration."""
+        return self._resources
+
+    def apply(self, config: Config) -> None:
+        """Replace the configuration atomically.
+
+        Requests in flight finish on the configuration they started with; load-balancer
+        state, ejections and limits carry over for clusters that still exist. On a
+        :class:`~meshlib.ConfigError` nothing changes.
+        """
+        resources = self._resources_of(config)
+        table = compile_table(
+            resources, self.workload, endpoints=self._endpoints, outbound_policy=self._outbound
+        )
+        with self.lock:
+            self._resources, self._table = resources, table
+
+    def set_endpoints(self, host: str, endpoints: Sequence[Endpoint]) -> None:
+        """Set the endpoints of ``host`` in code; they replace any from YAML.
+
+        ``host`` may be a short name (expanded in the mesh's namespace) or an FQDN. An
+        empty list removes the override.
+        """
+        name = expand(host, self.workload.namespace, self.workload.domain)
+        with self.lock:
+            endpoints_by_host = dict(self._endpoints)
+        if endpoints:
+            endpoints_by_host[name] = tuple(endpoints)
+        else:
+            endpoints_by_host.pop(name, None)
+        table = compile_table(
+            self._resources,
+            self.workload,
+            endpoints=endpoints_by_host,
+            outbound_policy=self._outbound,
+        )
+        with self.lock:
+            self._endpoints, self._table = endpoints_by_host, table
+
+    def _resources_of(self, config: Config) -> tuple[Resource[Any], ...]:
+        if isinstance(config, str):
+            config = read_yaml(config, namespace=self.workload.namespace)
+        if isinstance(config, ConfigSet):
+            return config.raise_for_errors().resources
+        return tuple(config)
+
+    # ------------------------------------------------------------------------ requests
+
+    def transport(self, transport_factory: TransportFactory | None = None) -> MeshTransport:
+        """An ``httpx.BaseTransport`` for ``httpx.Client(transport=...)``.
+
+        ``transport_factory`` builds the inner transport of each endpoint (by default a
+        plain ``httpx.HTTPTransport``).
+        """
+        return MeshTransport(self, transport_factory)
+
+    def async_transport(
+        self, transport_factory: AsyncTransportFactory | None = None
+    ) -> AsyncMeshTransport:
+        """An ``httpx.AsyncBaseTransport`` for ``httpx.AsyncClient`` (asyncio and trio)."""
+        return AsyncMeshTransport(self, transport_factory)
+
+    def explain(
+        self, method: str, url: str, headers: Mapping[str, str] | None = None
+    ) -> Explanation:
+        """A dry run: what the mesh would do with this request, and why.
+
+        Which host the authority names, which VirtualService and rule match (and why the
+        rules before it did not), the destinations with their weights and endpoints, and
+        the effective policies of each cluster. Nothing is sent and no state changes.
+        """
+        from meshlib._explain import explain  # not needed on the hot path
+
+        return explain(self, method, url, headers or {})
+
+    def start_call(self, head: RequestHead) -> Call:
+        """The engine's call for one request (used by the transports)."""
+        return Call(self._table, self.runtime, head, self.clock.now, self.rng, self._options)
+
+    def finish_call(self, call: Call) -> None:
+        """Release what a call holds (used by the transports); safe to repeat."""
+        with self.lock:
+            call.finish()
+
+    def set_fault_override(self, override: FaultOverride | None) -> None:
+        """Install the test kit's fault hook (see :mod:`meshlib.testing`)."""
+        self._options = EngineOptions(
+            hostname=self._options.hostname,
+            connect_timeout=self._options.connect_timeout,
+            raise_upstream_errors=self._options.raise_upstream_errors,
+            shadow_host_suffix=self._options.shadow_host_suffix,
+            fault_override=override,
+        )

@@ -1,0 +1,245 @@
+"""``AsyncMeshTransport``: the async shell, for asyncio and trio alike (through anyio).
+
+The same loop as the sync shell (:mod:`._sync`), with ``await``: inner async transports,
+``anyio`` sleeps on the mesh's clock, DNS through ``anyio.getaddrinfo`` (never blocking
+the event loop). Mirrors run in a task group the transport owns while it is entered
+(``async with`` — which ``httpx.AsyncClient`` does for its transport); outside one, on
+asyncio they run as background tasks, and on trio (which only runs tasks in nurseries)
+they are skipped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+import sniffio
+
+from meshlib._core._actions import (
+    Attempt,
+    Deliver,
+    Reply,
+    Resolve,
+    Send,
+    Shadow,
+    Sleep,
+)
+from meshlib._core._engine import Call
+from meshlib._transports._common import (
+    EXTENSION,
+    Upstream,
+    apply_edits,
+    budget_for,
+    inner_request,
+    local_response,
+    outcome_of_error,
+    request_head,
+    responded,
+)
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from meshlib._mesh import Mesh
+
+__all__ = ["AsyncMeshTransport", "AsyncTransportFactory"]
+
+logger = logging.getLogger("meshlib.transport")
+
+#: Builds the inner async transport for one endpoint of one cluster.
+AsyncTransportFactory = Callable[[Upstream], httpx.AsyncBaseTransport]
+
+
+def default_async_factory(_: Upstream) -> httpx.AsyncBaseTransport:
+    """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool."""
+    return httpx.AsyncHTTPTransport()
+
+
+class AsyncMeshTransport(httpx.AsyncBaseTransport):
+    """The async twin of :class:`~meshlib.MeshTransport` (asyncio and trio).
+
+    Create it with :meth:`meshlib.Mesh.async_transport`.
+    """
+
+    def __init__(self, mesh: Mesh, transport_factory: AsyncTransportFactory | None = None) -> None:
+        self._mesh = mesh
+        self._factory = transport_factory or default_async_factory
+        self._inner: dict[Upstream, httpx.AsyncBaseTransport] = {}
+        self._task_group: TaskGroup | None = None
+        self._background: set[Any] = set()
+
+    async def __aenter__(self) -> AsyncMeshTransport:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        group, self._task_group = self._task_group, None
+        if group is not None:
+            await group.__aexit__(exc_type, exc_value, traceback)
+        await self.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Route, balance, retry and answer ``request`` as the mesh configuration says."""
+        call = self._mesh.start_call(request_head(request))
+        try:
+            return await self._drive(call, request)
+        except BaseException:
+            self._mesh.finish_call(call)
+            raise
+
+    async def _drive(self, call: Call, request: httpx.Request) -> httpx.Response:
+        mesh = self._mesh
+        with mesh.lock:
+            action = call.start()
+        response: httpx.Response | None = None
+        error: httpx.TransportError | None = None
+        while True:
+            result: object = None
+            if isinstance(action, Send):
+                if response is not None:
+                    await response.aclose()
+                response, error, result = await self._send(request, action.attempt)
+            elif isinstance(action, Sleep):
+                await mesh.clock.asleep(action.seconds)
+            elif isinstance(action, Resolve):
+                result = await _resolve(action.names)
+            elif isinstance(action, Shadow):
+                self._shadow(request, action.attempts)
+            elif isinstance(action, Reply):
+                if response is not None:
+                    await response.aclose()
+                mesh.finish_call(call)
+                return local_response(request, action.reply, call.info)
+            elif isinstance(action, Deliver):
+                assert response is not None  # the engine delivers only after a response
+                return self._deliver(call, response, action)
+            else:  # Raise: the engine wants the last attempt's exception re-raised
+                assert error is not None
+                mesh.finish_call(call)
+                error.mesh_info = call.info  # type: ignore[attr-defined]
+                raise error
+            with mesh.lock:
+                action = call.send(result)
+
+    async def _send(
+        self, request: httpx.Request, attempt: Attempt
+    ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
+        now = self._mesh.clock.now()
+        budget = budget_for(request, attempt, now)
+        inner = self._transport_for(attempt)
+        try:
+            response = await inner.handle_async_request(inner_request(request, attempt, budget))
+        except httpx.TransportError as error:
+            outcome = outcome_of_error(error, attempt, budget, self._mesh.clock.now())
+            if outcome is None:
+                raise
+            return None, error, outcome
+        return response, None, responded(response)
+
+    def _deliver(self, call: Call, response: httpx.Response, action: Deliver) -> httpx.Response:
+        response.headers = apply_edits(response.headers, action.edits)
+        response.stream = _AsyncBodyStream(response.stream, call, self._mesh)  # type: ignore[arg-type]
+        response.extensions = {**response.extensions, EXTENSION: call.info}
+        return response
+
+    def _transport_for(self, attempt: Attempt) -> httpx.AsyncBaseTransport:
+        cluster = str(attempt.cluster) if attempt.cluster is not None else None
+        upstream = Upstream(attempt.scheme, attempt.address, attempt.port, cluster)
+        inner = self._inner.get(upstream)
+        if inner is None:
+            inner = self._inner[upstream] = self._factory(upstream)
+        return inner
+
+    def _shadow(self, request: httpx.Request, attempts: tuple[Attempt, ...]) -> None:
+        """Mirror the request: fire and forget, in the transport's task group."""
+        if not isinstance(request.stream, httpx.ByteStream):
+            logger.debug(
+                "not mirroring %s: its body is a stream that cannot be replayed", request.url
+            )
+            return
+        for attempt in attempts:
+            if self._task_group is not None:
+                self._task_group.start_soon(self._mirror, request, attempt)
+            elif sniffio.current_async_library() == "asyncio":
+                import asyncio  # only asyncio can run tasks outside a group
+
+                task = asyncio.get_running_loop().create_task(self._mirror(request, attempt))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                logger.warning(
+                    "mirror to %s skipped: on trio, mirrors need the transport entered "
+                    "(async with httpx.AsyncClient(...) or async with the transport)",
+                    attempt.url,
+                )
+
+    async def _mirror(self, request: httpx.Request, attempt: Attempt) -> None:
+        budget = budget_for(request, attempt, self._mesh.clock.now())
+        try:
+            inner = self._transport_for(attempt)
+            response = await inner.handle_async_request(inner_request(request, attempt, budget))
+            await response.aread()
+            await response.aclose()
+        except Exception:  # a mirror never affects the caller
+            logger.debug("mirror request to %s failed", attempt.url, exc_info=True)
+
+    async def aclose(self) -> None:
+        """Close every inner transport."""
+        transports, self._inner = list(self._inner.values()), {}
+        for transport in transports:
+            await transport.aclose()
+
+
+class _AsyncBodyStream(httpx.AsyncByteStream):
+    """The upstream body: ends at the route deadline, and releases the call when closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, call: Call, mesh: Mesh) -> None:
+        self._stream = stream
+        self._call = call
+        self._mesh = mesh
+        self._deadline = call.deadline
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = self._stream.__aiter__()
+        while True:
+            remaining = math.inf
+            if self._deadline is not None:
+                remaining = self._deadline - self._mesh.clock.now()
+            try:
+                with anyio.fail_after(max(remaining, 0.0)):
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise httpx.ReadTimeout("upstream request timeout (route timeout)") from None
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._mesh.finish_call(self._call)
+
+
+async def _resolve(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """DNS answers for ``names``, resolved in a worker thread (an empty answer on failure)."""
+    answers = {}
+    for name in names:
+        try:
+            infos = await anyio.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except OSError:
+            infos = []
+        answers[name] = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    return answers

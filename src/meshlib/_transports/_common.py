@@ -1,0 +1,201 @@
+"""What the sync and async shells share: conversions, never I/O.
+
+``httpx.Request`` → :class:`RequestHead` for the engine; an engine :class:`Attempt` →
+the inner ``httpx.Request`` (the endpoint's URL, the service's ``Host``, header edits,
+timeouts); a local reply → ``httpx.Response``; an httpx exception → Envoy's failure kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from meshlib._core._actions import Attempt, Failed, Outcome, Responded, RouteTimeout
+from meshlib._core._headers import HeaderEdits
+from meshlib._core._replies import LocalReply
+from meshlib._core._request import RequestHead
+from meshlib._core._retry import Failure
+from meshlib._info import MeshInfo
+
+__all__ = [
+    "Budget",
+    "Upstream",
+    "apply_edits",
+    "budget_for",
+    "failure_of",
+    "inner_request",
+    "local_response",
+    "outcome_of_error",
+    "request_head",
+    "responded",
+]
+
+EXTENSION = "meshlib"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """What an inner transport is created for: one endpoint of one cluster.
+
+    ``cluster`` is ``outbound|port|subset|host``, or ``None`` for a request sent as is
+    (an unknown host under ``ALLOW_ANY``). Two clusters on one endpoint never share a
+    transport, so their connection pools (and, with mTLS, their TLS settings) stay apart.
+    """
+
+    scheme: str
+    address: str
+    port: int
+    cluster: str | None = None
+
+
+def request_head(request: httpx.Request) -> RequestHead:
+    """The engine's view of ``request``."""
+    url = request.url
+    headers: dict[str, str] = {}
+    for name, value in request.headers.multi_items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    raw_path = url.raw_path.decode("ascii", "replace")
+    path, _, query = raw_path.partition("?")
+    scheme = url.scheme
+    return RequestHead(
+        method=request.method,
+        scheme=scheme,
+        host=url.host,
+        port=RequestHead.port_for(scheme, url.port),
+        authority=headers.get("host", url.netloc.decode("ascii")),
+        path=path or "/",
+        query=query,
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The timeouts for one attempt, and whether the mesh's (not the caller's) bind."""
+
+    timeouts: Mapping[str, float | None]
+    mesh_read: bool
+    route_binds: bool
+
+
+def _smallest(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def budget_for(request: httpx.Request, attempt: Attempt, now: float) -> Budget:
+    """The inner request's timeouts: the caller's, tightened by the mesh's.
+
+    The caller's ``httpx.Timeout`` stays in force as the application's own bound; the
+    connect timeout is Istio's (10 s by default, ``connectionPool.tcp.connectTimeout``);
+    reads and writes end at the per-try timeout or the route deadline when those come
+    first, and such a timeout is then the mesh's, not the caller's.
+    """
+    caller: Mapping[str, Any] = request.extensions.get("timeout", {})
+    remaining = attempt.deadline - now if attempt.deadline is not None else None
+    if remaining is not None:
+        remaining = max(remaining, 0.0)
+    mesh = _smallest(attempt.per_try_timeout, remaining)
+    read = caller.get("read")
+    mesh_read = mesh is not None and (read is None or mesh < read)
+    route_binds = remaining is not None and (
+        attempt.per_try_timeout is None or remaining <= attempt.per_try_timeout
+    )
+    connect = _smallest(attempt.connect_timeout, remaining)
+    return Budget(
+        {
+            "connect": connect if connect is not None else caller.get("connect"),
+            "read": mesh if mesh_read else read,
+            "write": _smallest(mesh, caller.get("write")),
+            "pool": caller.get("pool"),
+        },
+        mesh_read,
+        route_binds,
+    )
+
+
+def apply_edits(headers: httpx.Headers, edits: HeaderEdits) -> httpx.Headers:
+    """A copy of ``headers`` after the edits: remove, then set (replace), then add."""
+    if not edits:
+        return httpx.Headers(headers)
+    replaced = set(edits.remove) | {name for name, _ in edits.set}
+    items = [(k, v) for k, v in headers.multi_items() if k.lower() not in replaced]
+    return httpx.Headers([*items, *edits.set, *edits.add])
+
+
+def inner_request(request: httpx.Request, attempt: Attempt, budget: Budget) -> httpx.Request:
+    """The request for the endpoint: its URL, the service's ``Host``, edited headers."""
+    headers = apply_edits(request.headers, attempt.edits)
+    headers["host"] = attempt.authority
+    extensions = {**request.extensions, "timeout": dict(budget.timeouts)}
+    return httpx.Request(
+        request.method,
+        attempt.url,
+        headers=headers,
+        stream=request.stream,
+        extensions=extensions,
+    )
+
+
+def local_response(request: httpx.Request, reply: LocalReply, info: MeshInfo) -> httpx.Response:
+    """An httpx response for a local reply, as the application would get it from Envoy."""
+    headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+    return httpx.Response(
+        reply.status,
+        headers=headers,
+        content=reply.body,
+        request=request,
+        extensions={EXTENSION: info},
+    )
+
+
+def failure_of(error: httpx.TransportError) -> Failure | None:
+    """The Envoy failure an httpx exception stands for, or None when the mesh must not
+    treat it as an upstream failure (it is re-raised to the caller as it is)."""
+    if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return Failure.CONNECT
+    if isinstance(error, httpx.PoolTimeout):
+        return None  # local queueing: never an upstream failure
+    if isinstance(error, (httpx.ReadTimeout, httpx.WriteTimeout)):
+        return Failure.TIMEOUT
+    if isinstance(error, httpx.RemoteProtocolError):
+        return Failure.TERMINATED
+    if isinstance(error, (httpx.ReadError, httpx.WriteError, httpx.CloseError)):
+        return Failure.RESET
+    return None
+
+
+def outcome_of_error(
+    error: httpx.TransportError, attempt: Attempt, budget: Budget, now: float
+) -> Outcome | None:
+    """The outcome of an attempt that raised, or None to re-raise it to the caller.
+
+    A timeout is the mesh's only when the mesh's budget was the tighter one: the route
+    deadline (``RouteTimeout``) or the per-try timeout (``Failed(TIMEOUT)``); the
+    caller's own timeouts stay the caller's, as in front of a sidecar.
+    """
+    failure = failure_of(error)
+    if failure is None:
+        return None
+    past_deadline = attempt.deadline is not None and now >= attempt.deadline
+    if failure is Failure.TIMEOUT:
+        if not budget.mesh_read:
+            return None
+        return RouteTimeout() if budget.route_binds or past_deadline else Failed(Failure.TIMEOUT)
+    if isinstance(error, httpx.ConnectTimeout) and past_deadline:
+        return RouteTimeout()
+    detail = (
+        str(error)
+        if failure is Failure.CONNECT and "SSL" in type(error.__cause__).__name__
+        else ""
+    )
+    return Failed(failure, request_sent=failure is not Failure.CONNECT, detail=detail)
+
+
+def responded(response: httpx.Response) -> Responded:
+    """The outcome of an attempt that got response headers."""
+    return Responded(response.status_code, response.headers)

@@ -1,0 +1,215 @@
+"""``MeshTransport``: the sync shell. It does the I/O the engine asks for, nothing else.
+
+Each request runs the engine's loop (see :mod:`meshlib._core._engine`): send an attempt
+through an inner httpx transport for that endpoint, sleep on the mesh's clock, resolve
+DNS, fire mirrors on a small thread pool. Engine calls happen under the mesh's lock and
+never block; network I/O never happens under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import httpx
+
+from meshlib._core._actions import (
+    Attempt,
+    Deliver,
+    Reply,
+    Resolve,
+    Send,
+    Shadow,
+    Sleep,
+)
+from meshlib._core._engine import Call
+from meshlib._transports._common import (
+    EXTENSION,
+    Upstream,
+    apply_edits,
+    budget_for,
+    inner_request,
+    local_response,
+    outcome_of_error,
+    request_head,
+    responded,
+)
+
+if TYPE_CHECKING:
+    from meshlib._mesh import Mesh
+
+__all__ = ["MeshTransport", "TransportFactory"]
+
+logger = logging.getLogger("meshlib.transport")
+
+#: Builds the inner transport for one endpoint of one cluster.
+TransportFactory = Callable[[Upstream], httpx.BaseTransport]
+
+
+def default_factory(_: Upstream) -> httpx.BaseTransport:
+    """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool."""
+    return httpx.HTTPTransport()
+
+
+class MeshTransport(httpx.BaseTransport):
+    """An httpx transport that routes every request as an Istio sidecar would.
+
+    Create it with :meth:`meshlib.Mesh.transport`. ``transport_factory`` builds the inner
+    transport for each endpoint (``httpx.MockTransport``, respx and pytest-httpx can sit
+    there); it receives an :class:`Upstream` and sees requests for the endpoint's URL with
+    the service's authority in ``Host``.
+    """
+
+    def __init__(self, mesh: Mesh, transport_factory: TransportFactory | None = None) -> None:
+        self._mesh = mesh
+        self._factory = transport_factory or default_factory
+        self._inner: dict[Upstream, httpx.BaseTransport] = {}
+        self._inner_lock = threading.Lock()
+        self._mirror_pool: ThreadPoolExecutor | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Route, balance, retry and answer ``request`` as the mesh configuration says."""
+        call = self._mesh.start_call(request_head(request))
+        try:
+            return self._drive(call, request)
+        except BaseException:
+            self._mesh.finish_call(call)
+            raise
+
+    def _drive(self, call: Call, request: httpx.Request) -> httpx.Response:
+        mesh = self._mesh
+        with mesh.lock:
+            action = call.start()
+        response: httpx.Response | None = None
+        error: httpx.TransportError | None = None
+        while True:
+            result: object = None
+            if isinstance(action, Send):
+                if response is not None:
+                    response.close()  # a retry supersedes the previous response
+                response, error, result = self._send(request, action.attempt)
+            elif isinstance(action, Sleep):
+                mesh.clock.sleep(action.seconds)
+            elif isinstance(action, Resolve):
+                result = _resolve(action.names)
+            elif isinstance(action, Shadow):
+                self._shadow(request, action.attempts)
+            elif isinstance(action, Reply):
+                if response is not None:
+                    response.close()
+                mesh.finish_call(call)
+                return local_response(request, action.reply, call.info)
+            elif isinstance(action, Deliver):
+                assert response is not None  # the engine delivers only after a response
+                return self._deliver(call, response, action)
+            else:  # Raise: the engine wants the last attempt's exception re-raised
+                assert error is not None
+                mesh.finish_call(call)
+                error.mesh_info = call.info  # type: ignore[attr-defined]
+                raise error
+            with mesh.lock:
+                action = call.send(result)
+
+    def _send(
+        self, request: httpx.Request, attempt: Attempt
+    ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
+        budget = budget_for(request, attempt, self._mesh.clock.now())
+        inner = self._transport_for(attempt)
+        try:
+            response = inner.handle_request(inner_request(request, attempt, budget))
+        except httpx.TransportError as error:
+            outcome = outcome_of_error(error, attempt, budget, self._mesh.clock.now())
+            if outcome is None:
+                raise
+            return None, error, outcome
+        return response, None, responded(response)
+
+    def _deliver(self, call: Call, response: httpx.Response, action: Deliver) -> httpx.Response:
+        response.headers = apply_edits(response.headers, action.edits)
+        response.stream = _BodyStream(response.stream, call, self._mesh)  # type: ignore[arg-type]
+        response.extensions = {**response.extensions, EXTENSION: call.info}
+        return response
+
+    def _transport_for(self, attempt: Attempt) -> httpx.BaseTransport:
+        cluster = str(attempt.cluster) if attempt.cluster is not None else None
+        upstream = Upstream(attempt.scheme, attempt.address, attempt.port, cluster)
+        inner = self._inner.get(upstream)
+        if inner is None:
+            with self._inner_lock:
+                inner = self._inner.get(upstream)
+                if inner is None:
+                    inner = self._inner[upstream] = self._factory(upstream)
+        return inner
+
+    def _shadow(self, request: httpx.Request, attempts: tuple[Attempt, ...]) -> None:
+        """Mirror the request: fire and forget on a small thread pool."""
+        if not isinstance(request.stream, httpx.ByteStream):
+            logger.debug(
+                "not mirroring %s: its body is a stream that cannot be replayed", request.url
+            )
+            return
+        if self._mirror_pool is None:
+            with self._inner_lock:
+                if self._mirror_pool is None:
+                    self._mirror_pool = ThreadPoolExecutor(4, thread_name_prefix="meshlib-mirror")
+        for attempt in attempts:
+            self._mirror_pool.submit(self._mirror, request, attempt)
+
+    def _mirror(self, request: httpx.Request, attempt: Attempt) -> None:
+        budget = budget_for(request, attempt, self._mesh.clock.now())
+        try:
+            response = self._transport_for(attempt).handle_request(
+                inner_request(request, attempt, budget)
+            )
+            response.read()
+            response.close()
+        except Exception:  # a mirror never affects the caller
+            logger.debug("mirror request to %s failed", attempt.url, exc_info=True)
+
+    def close(self) -> None:
+        """Close every inner transport and stop the mirror threads."""
+        with self._inner_lock:
+            transports, self._inner = list(self._inner.values()), {}
+            pool, self._mirror_pool = self._mirror_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for transport in transports:
+            transport.close()
+
+
+class _BodyStream(httpx.SyncByteStream):
+    """The upstream body: ends at the route deadline, and releases the call when closed."""
+
+    def __init__(self, stream: httpx.SyncByteStream, call: Call, mesh: Mesh) -> None:
+        self._stream = stream
+        self._call = call
+        self._mesh = mesh
+        self._deadline = call.deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if self._deadline is not None and self._mesh.clock.now() > self._deadline:
+                raise httpx.ReadTimeout("upstream request timeout (route timeout)")
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._mesh.finish_call(self._call)
+
+
+def _resolve(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """DNS answers for ``names`` (an empty answer on failure)."""
+    answers = {}
+    for name in names:
+        try:
+            infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except OSError:
+            infos = []
+        answers[name] = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    return answers

@@ -1,0 +1,132 @@
+"""The examples in ``examples/`` run, exit 0 and print what the docs say they print.
+
+Each example runs in its own interpreter, as a reader would run it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+TIMEOUT = 30
+
+
+def run(*args: str) -> str:
+    """Run ``python ARGS`` from the repository root; fail unless it exits 0."""
+    completed = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def run_example(name: str) -> str:
+    """Run ``examples/NAME`` and return what it printed."""
+    return run(str(EXAMPLES / name))
+
+
+def test_quickstart() -> None:
+    """The quickstart routes to v1, sends ratings to its endpoint from code, then to v3."""
+    output = run_example("quickstart.py")
+    assert "sent to http://10.0.0.1:9080/reviews/0 (Host: reviews:9080)" in output
+    assert "sent to http://10.0.2.1:9080/ratings/0" in output
+    after = output.split("after mesh.apply():")[1]
+    assert "subset=v3" in after
+
+
+def test_canary_split() -> None:
+    """The 80/20 split lands within a few points of 80 % and 20 %."""
+    output = run_example("canary_split.py")
+    shares = {m[0]: float(m[1]) for m in re.findall(r"(v\d): \d+ of 1000 \(([\d.]+)%\)", output)}
+    assert set(shares) == {"v1", "v3"}
+    assert 75 <= shares["v1"] <= 85
+
+
+def test_header_routing() -> None:
+    """Only an exact ``end-user: jason`` goes to v2."""
+    output = run_example("header_routing.py")
+    assert "end-user=jason: route jason -> subset v2" in output
+    assert "end-user=Jason: route everyone-else -> subset v1" in output
+    assert "end-user=(none): route everyone-else -> subset v1" in output
+
+
+def test_async_trio() -> None:
+    """Three concurrent requests on trio reach v1, and v2 receives their mirrors."""
+    output = run_example("async_trio.py")
+    assert output.count("200 from 10.0.0.1:9080 (subset v1)") == 3
+    assert "mirrored copies received by v2: 3 (Host: reviews:9080)" in output
+
+
+def test_local_replies() -> None:
+    """Every failure gets Envoy's local reply: status, flags and body."""
+    lines = run_example("local_replies.py").splitlines()
+    expected = {
+        "no rule matches the path": ("404", "NR"),
+        "subset v2 is not defined": ("503", "NC"),
+        "ratings has no endpoint": ("503", "UH"),
+        "the same, from a gRPC client": ("200", "UH"),
+        "the endpoint refuses connections": ("503", "UF"),
+        "the route timeout expires": ("504", "UT"),
+        "unknown host, REGISTRY_ONLY": ("502", "-"),
+        "all is well": ("200", "-"),
+    }
+    for situation, (status, flag) in expected.items():
+        line = next(line for line in lines if line.startswith(situation))
+        status_seen, flags_seen = line[len(situation) :].split()[:2]
+        assert status_seen == status, line
+        assert flag in flags_seen.split(","), line
+    assert any("grpc-status 14: no healthy upstream" in line for line in lines)
+
+
+def test_retries() -> None:
+    """retryOn 5xx retries 503s; the default policy does not; raise mode raises httpx's error."""
+    output = run_example("retries.py")
+    assert "reviews, retryOn 5xx: 200 flags=- attempts=3" in output
+    assert "ratings, default policy: 503 flags=- attempts=1" in output
+    refused = next(line for line in output.splitlines() if "connection refused" in line)
+    assert {"UF", "URX"} <= set(refused.split("flags=")[1].split()[0].split(","))
+    assert "upstream_errors='raise': httpx.ConnectError, 3 attempts" in output
+
+
+def test_rewrite_headers() -> None:
+    """Prefix rewrites replace only the matched prefix; redirects and direct responses."""
+    output = run_example("rewrite_headers.py")
+    assert "/api/books -> upstream path /v1/books" in output
+    assert "/apis -> upstream path /v1s" in output
+    assert "/items/42/reviews -> upstream path /v1/reviews/42" in output
+    assert "'x-user': 'jason'" in output
+    assert "cookie" not in output
+    assert "/old-shop/cart -> 308 Location: http://catalog:8080/shop?id=7" in output
+    assert "/healthz -> 200 'ok'" in output
+
+
+def test_fault_injection() -> None:
+    """About half the requests are aborted with FI; jason's are delayed (DI) but succeed."""
+    output = run_example("fault_injection.py")
+    aborted = re.search(r"503 FI 'fault filter abort': (\d+) of 200", output)
+    assert aborted is not None
+    assert 70 <= int(aborted[1]) <= 130
+    assert "jason: 200 flags=DI" in output
+    assert "waited the 50 ms delay: True" in output
+
+
+def test_from_files() -> None:
+    """A folder of YAML loads; a broken resource raises ConfigError with field paths."""
+    output = run_example("from_files.py")
+    assert "loaded: 2 DestinationRule, 2 ServiceEntry, 2 VirtualService" in output
+    assert "jason: route jason, outbound|9080|v2|reviews.bookinfo.svc.cluster.local" in output
+    assert "spec.http[0].route[0].weight: weight -10 < 0" in output
+    assert 'spec.http[0].timeout: invalid duration "2 seconds"' in output
+
+
+def test_validate_example_folder() -> None:
+    """``meshlib validate`` accepts the example Bookinfo folder, printing nothing."""
+    assert run("-m", "meshlib", "validate", str(EXAMPLES / "bookinfo")) == ""

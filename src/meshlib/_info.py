@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MeshInfo"]
+__all__ = ["MeshInfo", "envoy_order"]
+
+# The order Envoy prints response flags in (``StreamInfo::ResponseFlagUtils``).
+_FLAG_ORDER = ["LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR"]
+_RANK = {flag: rank for rank, flag in enumerate(_FLAG_ORDER)}
+
+
+def envoy_order(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """``flags`` in the order Envoy prints them."""
+    return tuple(sorted(flags, key=lambda flag: _RANK.get(flag, len(_RANK))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import random
 import socket
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from meshlib._explain import Explanation
 
 __all__ = ["Mesh", "UpstreamErrors"]
+
+logger = logging.getLogger("meshlib")
 
 
 class UpstreamErrors(str, enum.Enum):
@@ -164,7 +167,10 @@ class Mesh:
         if isinstance(config, str):
             config = read_yaml(config, namespace=self.workload.namespace)
         if isinstance(config, ConfigSet):
-            return config.raise_for_errors().resources
+            config.raise_for_errors()
+            for warning in config.warnings:
+                logger.warning("%s", warning)
+            return config.resources
         return tuple(config)
 
     # ------------------------------------------------------------------------ requests

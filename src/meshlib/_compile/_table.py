@@ -216,10 +216,26 @@ class RoutingTable:
 
     def _known(self, host: str) -> bool:
         return (
-            host in self.services
+            self.service(host) is not None
             or host in self.virtual_hosts
             or any(v.host == "*" or host.endswith(v.host[1:]) for v in self.wildcard_virtual_hosts)
         )
+
+    def service(self, host: str) -> Service | None:
+        """The service ``host`` belongs to: declared exactly, else by the most specific
+        wildcard ServiceEntry host (``*.example.com``)."""
+        found = self.services.get(host)
+        if found is not None:
+            return found
+        best: Service | None = None
+        for name, candidate in self.services.items():
+            if (
+                name.startswith("*")
+                and host.endswith(name[1:])
+                and (best is None or len(name) > len(best.host))
+            ):
+                best = candidate
+        return best
 
     def destination_policy(self, host: str) -> DestinationPolicy | None:
         """The merged DestinationRule for ``host``, looked up as a sidecar does.

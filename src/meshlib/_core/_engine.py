@@ -54,9 +54,9 @@ from meshlib._core._replies import LocalReply
 from meshlib._core._request import RequestHead
 from meshlib._core._retry import NO_RETRY, Failure, RetryPolicy, backoff_seconds
 from meshlib._core._rewrite import redirect_location, redirect_status, rewrite_path
-from meshlib._core._runtime import ClusterRuntime, Runtime
+from meshlib._core._runtime import ClusterRuntime, Runtime, balancer_for
 from meshlib._endpoints import Endpoint
-from meshlib._info import MeshInfo
+from meshlib._info import MeshInfo, envoy_order
 from meshlib._labels import selects
 from meshlib.config import HTTPRoute, Resolution
 
@@ -72,6 +72,8 @@ _DEFAULT_ROUTE = CompiledRoute(
     name="default", index=0, matchers=(), spec=HTTPRoute(), targets=None
 )
 _PASSTHROUGH = "PassthroughCluster"
+#: Resolutions that send to the host and port the caller asked for.
+_ORIGINAL_DESTINATION = (Resolution.NONE, Resolution.DYNAMIC_DNS)
 _BLACKHOLE = "BlackHoleCluster"
 _RESET_FLAGS = {
     Failure.CONNECT: "UF",
@@ -79,6 +81,18 @@ _RESET_FLAGS = {
     Failure.REFUSED_STREAM: "UR",
     Failure.TERMINATED: "UC",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What every attempt of one request shares."""
+
+    key: ClusterKey
+    path: str
+    edits: HeaderEdits
+    per_try: float | None
+    deadline: float | None
+    connect_timeout: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +159,7 @@ class Call:
             cluster=info.get("cluster"),
             endpoint=info.get("endpoint"),
             attempts=info["attempts"],
-            flags=info["flags"],
+            flags=envoy_order(info["flags"]),
             details=info.get("details", ""),
             elapsed=info.get("elapsed", 0.0),
         )
@@ -161,19 +175,19 @@ class Call:
             yield from self._passthrough()
             return
         route, matcher, target = routed
-        service = self.table.services.get(target.host)
+        service = self.table.service(target.host)
         port = _service_port(target, service, self.head.port)
         self._note(destination=target.host, subset=target.subset, port=port)
-        key = ClusterKey(target.host, target.subset, port)
+        key = ClusterKey(service.host if service else target.host, target.subset, port)
         self._note(cluster=str(key))
-        labels = self._subset_labels(target)
+        labels = self._subset_labels(key.host, target.subset)
         if service is None or labels is None:
             yield self._reply(replies.cluster_not_found())
             return
         delayed = yield from self._faults(route)
         if delayed is None:
             return
-        yield from self._mirrors(route)
+        yield from self._mirrors(route, matcher, target)
         yield from self._attempts(route, matcher, target, key, service, labels)
 
     def _route(
@@ -201,7 +215,7 @@ class Call:
                     self._note(route=_route_name(route, matcher, source.namespace, source.name))
                     return self._act(route, matcher)
             return replies.route_not_found()
-        if host not in table.services:
+        if table.service(host) is None:
             return None
         self._note(route="default")
         return _DEFAULT_ROUTE, None, RouteTarget(host)
@@ -240,12 +254,12 @@ class Call:
         headers = tuple(edits.set) + tuple(edits.add)
         return LocalReply(response.status, content, headers, details="direct_response")
 
-    def _subset_labels(self, target: RouteTarget) -> Mapping[str, str] | None:
+    def _subset_labels(self, host: str, subset_name: str) -> Mapping[str, str] | None:
         """The subset's label selector; None when no DestinationRule defines it (``NC``)."""
-        if not target.subset:
+        if not subset_name:
             return {}
-        policy = self.table.destination_policy(target.host)
-        subset = policy.subsets.get(target.subset) if policy is not None else None
+        policy = self.table.destination_policy(host)
+        subset = policy.subsets.get(subset_name) if policy is not None else None
         return subset.labels if subset is not None else None
 
     def _faults(self, route: CompiledRoute) -> Generator[Action, Any, bool | None]:
@@ -272,31 +286,48 @@ class Call:
             return None
         return delay is not None
 
-    def _mirrors(self, route: CompiledRoute) -> Generator[Action, Any, None]:
-        """Step 5: copies of the request to each mirror whose percentage is drawn."""
+    def _mirrors(
+        self, route: CompiledRoute, matcher: RequestMatcher | None, main: RouteTarget
+    ) -> Generator[Action, Any, None]:
+        """Step 5: copies of the request to each mirror whose percentage is drawn.
+
+        A mirror gets the request as the route would send it (rewrites and header
+        operations applied), with the same ``Host`` unless ``shadow_host_suffix``.
+        """
+        if not self.head.replayable:
+            return
         attempts = []
         for target, percent in route.mirrors:
             if self.rng.randrange(1_000_000) >= int(percent * 10_000):
                 continue
-            attempt = self._mirror_attempt(route, target)
+            attempt = self._mirror_attempt(route, matcher, main, target)
             if attempt is not None:
                 attempts.append(attempt)
         if attempts:
             yield Shadow(tuple(attempts))
 
-    def _mirror_attempt(self, route: CompiledRoute, target: RouteTarget) -> Attempt | None:
-        service = self.table.services.get(target.host)
-        labels = self._subset_labels(target)
-        if service is None or labels is None:
+    def _mirror_attempt(
+        self,
+        route: CompiledRoute,
+        matcher: RequestMatcher | None,
+        main: RouteTarget,
+        target: RouteTarget,
+    ) -> Attempt | None:
+        service = self.table.service(target.host)
+        if service is None:
+            return None
+        labels = self._subset_labels(service.host, target.subset)
+        if labels is None:
             return None
         port = _service_port(target, service, self.head.port)
-        key = ClusterKey(target.host, target.subset, port)
+        key = ClusterKey(service.host, target.subset, port)
         cluster = self._cached_cluster(key, service, labels)
         hosts = cluster.available() if cluster is not None else []
         if not hosts:
             return None
         host = cluster.balancer.pick(hosts, self.rng)  # type: ignore[union-attr]
-        authority = self.head.authority
+        edits = self._request_edits(route, main)
+        authority = edits.authority if edits.authority is not None else self.head.authority
         if self.options.shadow_host_suffix:
             name, colon, number = authority.partition(":")
             authority = f"{name}-shadow{colon}{number}"
@@ -305,10 +336,10 @@ class Call:
             scheme=self.head.scheme,
             address=host.address,
             port=host.port,
-            path=rewrite_path(self.head.path, route.spec.rewrite, None),
+            path=self._path(route, matcher),
             query=self.head.query,
             authority=authority,
-            edits=HeaderEdits(),
+            edits=edits,
             deadline=self.clock() + route.timeout if route.timeout else None,
             connect_timeout=self.options.connect_timeout,
             cluster=key,
@@ -331,8 +362,14 @@ class Call:
         per_try = retry.per_try_timeout
         if per_try is not None and route.timeout is not None and per_try >= route.timeout:
             per_try = None  # Envoy ignores a per-try timeout at or above the route timeout
-        edits = self._request_edits(route, target)
-        path = self._path(route, matcher)
+        plan = _Plan(
+            key=key,
+            path=self._path(route, matcher),
+            edits=self._request_edits(route, target),
+            per_try=per_try,
+            deadline=deadline,
+            connect_timeout=self._connect_timeout(key),
+        )
         tried: list[HostState] = []
         retries = 0
         while True:
@@ -343,8 +380,7 @@ class Call:
                 return
             host = self._pick(cluster, hosts, tried, retry)
             tried.append(host)
-            attempt = self._attempt(host, key, path, edits, per_try, deadline, retries + 1)
-            outcome = yield Send(attempt)
+            outcome = yield Send(self._attempt(host, plan, retries + 1))
             self._note(elapsed=self.clock() - self.started)
             if isinstance(outcome, RouteTimeout):
                 self._release()
@@ -424,6 +460,10 @@ class Call:
     ) -> ClusterRuntime | None:
         """The cluster's runtime from what is known now (no DNS lookups)."""
         policy = self.table.cluster_policy(key.host, key.subset, key.port)
+        if service.resolution in _ORIGINAL_DESTINATION:
+            # Istio's original destination: the address the caller asked for, per request.
+            host = HostState(Endpoint(self.head.host), self.head.host, self.head.port)
+            return ClusterRuntime(key, [host], balancer_for(None), ())
         dns = self.runtime.dns
         answers = (
             tuple(dns.get(e.address) for e in service.endpoints)
@@ -450,8 +490,6 @@ class Call:
         ]
 
     def _addresses(self, service: Service, endpoint: Endpoint) -> tuple[str, ...]:
-        if service.resolution is Resolution.NONE:
-            return (self.head.host,)  # Istio's original destination: the address asked for
         if service.resolution is Resolution.DNS:
             answer = self.runtime.dns.get(endpoint.address)
             if answer is not None:
@@ -475,43 +513,43 @@ class Call:
                 host = cluster.balancer.pick(hosts, self.rng)
         return host
 
-    def _attempt(
-        self,
-        host: HostState,
-        key: ClusterKey,
-        path: str,
-        edits: HeaderEdits,
-        per_try: float | None,
-        deadline: float | None,
-        number: int,
-    ) -> Attempt:
+    def _attempt(self, host: HostState, plan: _Plan, number: int) -> Attempt:
         host.active += 1
         self._active = host
         self._info["attempts"] = number
         self._note(endpoint=host.name)
-        attempt_edits = edits.then(HeaderEdits(set=(("x-envoy-attempt-count", str(number)),)))
-        if deadline is not None or per_try is not None:
-            remaining = deadline - self.clock() if deadline is not None else None
-            expected = min(t for t in (per_try, remaining) if t is not None)
+        edits = plan.edits.then(HeaderEdits(set=(("x-envoy-attempt-count", str(number)),)))
+        if plan.deadline is not None or plan.per_try is not None:
+            # Envoy tells the upstream how long it will wait: x-envoy-expected-rq-timeout-ms.
+            remaining = plan.deadline - self.clock() if plan.deadline is not None else None
+            expected = min(t for t in (plan.per_try, remaining) if t is not None)
             millis = str(max(0, int(expected * 1000)))
-            attempt_edits = attempt_edits.then(
-                HeaderEdits(set=(("x-envoy-expected-rq-timeout-ms", millis),))
-            )
+            edits = edits.then(HeaderEdits(set=(("x-envoy-expected-rq-timeout-ms", millis),)))
         return Attempt(
             number=number,
             scheme=self.head.scheme,
             address=host.address,
             port=host.port,
-            path=path,
+            path=plan.path,
             query=self.head.query,
-            authority=edits.authority if edits.authority is not None else self.head.authority,
-            edits=attempt_edits,
-            per_try_timeout=per_try,
-            deadline=deadline,
-            connect_timeout=self.options.connect_timeout,
-            cluster=key,
+            authority=plan.edits.authority
+            if plan.edits.authority is not None
+            else self.head.authority,
+            edits=edits,
+            per_try_timeout=plan.per_try,
+            deadline=plan.deadline,
+            connect_timeout=plan.connect_timeout,
+            cluster=plan.key,
             host=host,
         )
+
+    def _connect_timeout(self, key: ClusterKey) -> float:
+        """``connectionPool.tcp.connectTimeout`` of the cluster, else the mesh's (10 s)."""
+        policy = self.table.cluster_policy(key.host, key.subset, key.port)
+        pool = policy.connection_pool if policy is not None else None
+        if pool is not None and pool.tcp is not None and pool.tcp.connect_timeout is not None:
+            return pool.tcp.connect_timeout.seconds
+        return self.options.connect_timeout
 
     def _request_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
         context = self._format_context()
@@ -527,6 +565,10 @@ class Call:
     def _retriable(self, retry: RetryPolicy, outcome: Responded | Failed) -> bool:
         if retry is NO_RETRY or retry.num_retries == 0:
             return False
+        if not self.head.replayable and not (
+            isinstance(outcome, Failed) and not outcome.request_sent
+        ):
+            return False  # a streaming body that was sent cannot be sent again
         if isinstance(outcome, Responded):
             return retry.retries_response(outcome.status, outcome.headers, self.head.headers)
         return retry.retries_failure(outcome.failure, request_sent=outcome.request_sent)

@@ -18,6 +18,7 @@ class RequestHead:
     ``headers`` has lower-case names; a header sent several times appears once, its
     values joined with ``,`` as Envoy joins them for matching. ``host`` is the
     authority's host without port, ``authority`` the ``Host`` header as sent.
+    ``replayable`` says whether the body can be sent again (retries and mirrors).
     """
 
     method: str
@@ -28,6 +29,7 @@ class RequestHead:
     path: str
     query: str
     headers: Mapping[str, str]
+    replayable: bool = True
 
     @property
     def is_grpc(self) -> bool:

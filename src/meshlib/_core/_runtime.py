@@ -39,6 +39,7 @@ class ClusterRuntime:
     hosts: list[HostState]
     balancer: Balancer
     source: tuple[object, ...]
+    policy: TrafficPolicy | None = None
 
     def available(self) -> list[HostState]:
         """Hosts the balancer may pick (ejected hosts are filtered by the outlier detector)."""
@@ -82,9 +83,21 @@ class Runtime:
             self.dns[name] = DnsAnswer(tuple(addresses), now)
 
     def current(self, key: ClusterKey, source: tuple[object, ...]) -> ClusterRuntime | None:
-        """The runtime of ``key`` if it was built from exactly ``source``."""
+        """The runtime of ``key`` if it was built from ``source``.
+
+        The same objects (the usual case: one snapshot) answer at once; after a reload,
+        equal values keep the runtime as it is (balancer schedules included) and adopt
+        the new objects.
+        """
         known = self.clusters.get(key)
-        return known if known is not None and _same(known.source, source) else None
+        if known is None:
+            return None
+        if _same(known.source, source):
+            return known
+        if known.source == source:
+            known.source = source
+            return known
+        return None
 
     def cluster(
         self,
@@ -104,9 +117,19 @@ class Runtime:
         if known is not None:
             previous = {(h.address, h.port): h for h in known.hosts}
             hosts = [_carry_over(h, previous.get((h.address, h.port))) for h in hosts]
-        runtime = ClusterRuntime(key, hosts, balancer_for(policy), source)
+        balancer = known.balancer if known is not None and _same_balancing(known, policy) else None
+        runtime = ClusterRuntime(key, hosts, balancer or balancer_for(policy), source, policy)
         self.clusters[key] = runtime
         return runtime
+
+
+def _same_balancing(known: ClusterRuntime, policy: TrafficPolicy | None) -> bool:
+    """Does the cluster keep its load-balancing policy (so its balancer can stay)?"""
+
+    def lb(p: TrafficPolicy | None) -> object:
+        return p.load_balancer if p is not None else None
+
+    return lb(known.policy) == lb(policy)
 
 
 def _same(first: tuple[object, ...], second: tuple[object, ...]) -> bool:

@@ -35,12 +35,14 @@ from meshlib._transports._common import (
     EXTENSION,
     Upstream,
     apply_edits,
+    body_position,
     budget_for,
     inner_request,
     local_response,
     outcome_of_error,
     request_head,
     responded,
+    rewind,
 )
 
 if TYPE_CHECKING:
@@ -105,9 +107,12 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
             action = call.start()
         response: httpx.Response | None = None
         error: httpx.TransportError | None = None
+        start = body_position(request)
         while True:
             result: object = None
             if isinstance(action, Send):
+                if action.attempt.number > 1:
+                    rewind(request, start)
                 if response is not None:
                     await response.aclose()
                 response, error, result = await self._send(request, action.attempt)

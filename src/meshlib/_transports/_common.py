@@ -24,13 +24,16 @@ __all__ = [
     "Budget",
     "Upstream",
     "apply_edits",
+    "body_position",
     "budget_for",
     "failure_of",
     "inner_request",
     "local_response",
     "outcome_of_error",
+    "replayable",
     "request_head",
     "responded",
+    "rewind",
 ]
 
 EXTENSION = "meshlib"
@@ -70,7 +73,49 @@ def request_head(request: httpx.Request) -> RequestHead:
         path=path or "/",
         query=query,
         headers=headers,
+        replayable=replayable(request),
     )
+
+
+def replayable(request: httpx.Request) -> bool:
+    """Can the body be sent again? Buffered bodies can, and seekable files (rewound).
+
+    A generator, or any other stream, is sent once: meshlib does not retry or mirror
+    such a request (``request.read()`` beforehand makes it replayable).
+    """
+    stream = request.stream
+    return isinstance(stream, httpx.ByteStream) or _seekable_file(stream) is not None
+
+
+def _seekable_file(stream: object) -> Any:
+    """The seekable file behind httpx's stream for a file body, if that is what it is.
+
+    httpx wraps ``content=open(...)`` in an iterator stream over the file; reaching the
+    file means reading httpx's private ``_stream`` attribute, hence this one guarded place.
+    """
+    inner = getattr(stream, "_stream", None)
+    if (
+        hasattr(inner, "seek")
+        and hasattr(inner, "tell")
+        and getattr(inner, "seekable", lambda: False)()
+    ):
+        return inner
+    return None
+
+
+def rewind(request: httpx.Request, position: int | None) -> None:
+    """Rewind a file body to ``position`` before sending it again."""
+    inner = _seekable_file(request.stream)
+    if inner is not None and position is not None:
+        inner.seek(position)
+        if hasattr(request.stream, "_is_stream_consumed"):
+            request.stream._is_stream_consumed = False
+
+
+def body_position(request: httpx.Request) -> int | None:
+    """Where a file body starts, to rewind to it for a retry (None for other bodies)."""
+    inner = _seekable_file(request.stream)
+    return int(inner.tell()) if inner is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +177,13 @@ def inner_request(request: httpx.Request, attempt: Attempt, budget: Budget) -> h
     headers = apply_edits(request.headers, attempt.edits)
     headers["host"] = attempt.authority
     extensions = {**request.extensions, "timeout": dict(budget.timeouts)}
+    if attempt.scheme == "https" and "sni_hostname" not in extensions:
+        # TLS to an endpoint's address: name and verify the service, not the address.
+        extensions["sni_hostname"] = (
+            attempt.authority.rsplit(":", 1)[0]
+            if not attempt.authority.endswith("]")
+            else attempt.authority
+        )
     return httpx.Request(
         request.method,
         attempt.url,
@@ -139,6 +191,13 @@ def inner_request(request: httpx.Request, attempt: Attempt, budget: Budget) -> h
         stream=request.stream,
         extensions=extensions,
     )
+
+
+def _host_of(authority: str) -> str:
+    """The host part of an authority (``[::1]:443`` → ``::1``, ``a:80`` → ``a``)."""
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
 
 
 def local_response(request: httpx.Request, reply: LocalReply, info: MeshInfo) -> httpx.Response:

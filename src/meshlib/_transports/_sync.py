@@ -31,12 +31,14 @@ from meshlib._transports._common import (
     EXTENSION,
     Upstream,
     apply_edits,
+    body_position,
     budget_for,
     inner_request,
     local_response,
     outcome_of_error,
     request_head,
     responded,
+    rewind,
 )
 
 if TYPE_CHECKING:
@@ -86,9 +88,12 @@ class MeshTransport(httpx.BaseTransport):
             action = call.start()
         response: httpx.Response | None = None
         error: httpx.TransportError | None = None
+        start = body_position(request)
         while True:
             result: object = None
             if isinstance(action, Send):
+                if action.attempt.number > 1:
+                    rewind(request, start)
                 if response is not None:
                     response.close()  # a retry supersedes the previous response
                 response, error, result = self._send(request, action.attempt)

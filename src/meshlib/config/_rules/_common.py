@@ -248,6 +248,13 @@ def validate_regex(pattern: str, where: str, report: Report, path: Path) -> None
             f"{go_quote(where)}: regex is too large, max length allowed is {MAX_REGEX_LENGTH}",
         )
         return
+    if _has_any_byte_escape(pattern):
+        report.error(
+            path,
+            f"{go_quote(where)}: error parsing regexp: invalid escape sequence: `\\C`; Istio "
+            "uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)",
+        )
+        return
     try:
         compile_re2(pattern)
     except RegexError as error:
@@ -256,6 +263,16 @@ def validate_regex(pattern: str, where: str, report: Report, path: Path) -> None
             f"{go_quote(where)}: error parsing regexp: {error}; Istio uses RE2 style regex-based "
             "match (https://github.com/google/re2/wiki/Syntax)",
         )
+
+
+def _has_any_byte_escape(pattern: str) -> bool:
+    """``\\C`` (any byte): RE2 accepts it, Go's regexp (Istio's validator) does not."""
+    escaped = False
+    for char in pattern:
+        if escaped and char == "C":
+            return True
+        escaped = not escaped and char == "\\"
+    return False
 
 
 # ----------------------------------------------------------------------- header values

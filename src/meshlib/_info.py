@@ -7,7 +7,11 @@ from dataclasses import dataclass
 __all__ = ["MeshInfo", "envoy_order"]
 
 # The order Envoy prints response flags in (``StreamInfo::ResponseFlagUtils``).
-_FLAG_ORDER = ["LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR"]
+_FLAG_ORDER = (
+    *("LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE"),
+    *("DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF"),
+    *("DO", "DR"),
+)
 _RANK = {flag: rank for rank, flag in enumerate(_FLAG_ORDER)}
 
 

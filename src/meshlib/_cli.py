@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
-from meshlib.config import ConfigSet, Severity, read_paths
+from meshlib._exceptions import ConfigError
+from meshlib.config import ConfigSet, Problem, Severity, read_paths
 
 __all__ = ["main", "run"]
 
@@ -27,6 +32,58 @@ def _validate(args: argparse.Namespace) -> int:
     if found.unreadable:
         return EXIT_UNUSABLE
     return EXIT_INVALID if found.errors else EXIT_VALID
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from meshlib._mesh import Mesh  # not needed by ``validate``
+
+    found: ConfigSet = read_paths(args.files, namespace=args.namespace)
+    if found.errors:
+        _report(found.errors)
+        return EXIT_UNUSABLE if found.unreadable else EXIT_INVALID
+    try:
+        mesh = Mesh(found.resources, namespace=args.namespace, labels=dict(args.labels))
+        explanation = mesh.explain(args.method, args.url, headers=_joined(args.headers))
+    except ConfigError as error:
+        _report(error.problems)
+        return EXIT_INVALID
+    except ValueError as error:  # not an absolute http(s) URL
+        print(f"meshlib explain: error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    print(json.dumps(explanation.to_dict(), indent=2) if args.json else explanation)
+    return EXIT_VALID
+
+
+def _report(problems: Sequence[Problem]) -> None:
+    """Configuration problems, one line each as ``validate`` prints them, on stderr (stdout
+    carries the explanation)."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
+def _joined(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Repeated headers joined with ``,``, as Envoy joins them for matching."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+def _header(text: str) -> tuple[str, str]:
+    """``-H 'Name: value'``, as curl writes it."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _label(text: str) -> tuple[str, str]:
+    """``--labels key=value``."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, value
 
 
 def _demo(_: argparse.Namespace) -> int:
@@ -64,15 +121,104 @@ def _parser() -> argparse.ArgumentParser:
         help="print errors only, not valid-with-warning findings",
     )
     validate.set_defaults(handler=_validate)
+    _add_explain(commands)
     demo = commands.add_parser("demo", help="run the Bookinfo demo on loopback")
     demo.set_defaults(handler=_demo)
     return parser
 
 
+def _add_explain(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    explain = commands.add_parser(
+        "explain",
+        help="dry-run a request: which route, destinations and policies, and why",
+        description=(
+            "Explain what the mesh configured by the given files would do with a request, "
+            "without sending it. Exit status: 0 explained, 1 invalid configuration, "
+            "2 some input could not be read."
+        ),
+    )
+    explain.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a YAML file or folder (repeatable)",
+    )
+    explain.add_argument(
+        "-n",
+        "--namespace",
+        default="default",
+        help="the client's namespace, and that of resources that name none (default: %(default)s)",
+    )
+    explain.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        type=_header,
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header (repeatable)",
+    )
+    explain.add_argument(
+        "--labels",
+        action="append",
+        type=_label,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label of the calling workload, for sourceLabels matches (repeatable)",
+    )
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument("method", metavar="METHOD", help="the request method (GET, POST, ...)")
+    explain.add_argument("url", metavar="URL", help="the request URL (http://reviews:9080/)")
+    explain.set_defaults(handler=_explain)
+
+
+class _QuietPipe(io.TextIOBase):
+    """Standard output that goes quiet once its reader has gone (``meshlib … | head -1``).
+
+    Writes after a broken pipe are dropped, so the command still finishes and exits with
+    its own status, and no traceback reaches the terminal.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str, /) -> int:
+        if not self._gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self._gone = True
+        # Python flushes the real stdout once more at exit: point it at /dev/null.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
-    status: int = args.handler(args)
+    quiet = _QuietPipe(sys.stdout)
+    with contextlib.redirect_stdout(quiet):
+        status: int = args.handler(args)
+        quiet.flush()
     return status
 
 

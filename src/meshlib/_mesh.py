@@ -15,7 +15,7 @@ from meshlib._clock import Clock, SystemClock
 from meshlib._compile import OutboundPolicy, RoutingTable, Workload, compile_table
 from meshlib._core._engine import Call, EngineOptions, FaultOverride
 from meshlib._core._request import RequestHead
-from meshlib._core._runtime import Runtime
+from meshlib._core._runtime import Runtime, client_locality
 from meshlib._endpoints import Endpoint
 from meshlib._hostnames import DEFAULT_DOMAIN, expand
 from meshlib._transports._async import AsyncMeshTransport, AsyncTransportFactory
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 __all__ = ["Mesh", "UpstreamErrors"]
 
 logger = logging.getLogger("meshlib")
+
+
+def _own_address() -> str:
+    """This machine's address as its host name resolves, else loopback."""
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
 
 
 class UpstreamErrors(str, enum.Enum):
@@ -65,6 +73,10 @@ class Mesh:
         clock: the clock and sleeps (:class:`meshlib.testing.VirtualClock` in tests).
         shadow_host_suffix: append ``-shadow`` to a mirrored request's host, as Istio
             did before 1.28.
+        locality: the client's own ``region/zone/subzone``, for locality-aware load
+            balancing (``localityLbSetting``).
+        source_address: the client's own IP address, hashed by ``consistentHash:
+            useSourceIp`` (the address of the host name by default).
 
     Raises:
         ConfigError: the configuration has problems Istio would reject.
@@ -83,12 +95,15 @@ class Mesh:
         connect_timeout: float = 10.0,
         clock: Clock | None = None,
         shadow_host_suffix: bool = False,
+        locality: str = "",
+        source_address: str | None = None,
     ) -> None:
         self.workload = Workload(namespace=namespace, labels=dict(labels or {}), domain=domain)
         self.clock: Clock = clock or SystemClock()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        self.runtime = Runtime()
+        self.source_address = source_address or _own_address()
+        self.runtime = Runtime(client=client_locality(locality, self.workload.labels))
         self._outbound = OutboundPolicy(outbound_traffic_policy)
         self._options = EngineOptions(
             hostname=socket.gethostname(),

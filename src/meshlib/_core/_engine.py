@@ -46,19 +46,22 @@ from meshlib._core._actions import (
     Shadow,
     Sleep,
 )
+from meshlib._core._balancer import RandomBalancer
 from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
+from meshlib._core._locality import Group, Level
 from meshlib._core._match import RequestMatcher
 from meshlib._core._replies import LocalReply
 from meshlib._core._request import RequestHead
 from meshlib._core._retry import NO_RETRY, Failure, RetryPolicy, backoff_seconds
 from meshlib._core._rewrite import redirect_location, redirect_status, rewrite_path
-from meshlib._core._runtime import ClusterRuntime, Runtime, balancer_for
+from meshlib._core._runtime import ClusterRuntime, Runtime
+from meshlib._core._topology import Topology
 from meshlib._endpoints import Endpoint
 from meshlib._info import MeshInfo, envoy_order
 from meshlib._labels import selects
-from meshlib.config import HTTPRoute, Resolution
+from meshlib.config import HTTPRoute, Resolution, SimpleLB, TrafficPolicy
 
 __all__ = ["Call", "EngineOptions", "FaultOverride"]
 
@@ -126,6 +129,7 @@ class Call:
         self.options = options
         self.started = clock()
         self._flow = self._run()
+        self._hash_value: int | None = None  # the request's consistent-hash key, if any
         self.deadline: float | None = None  # the route deadline, once attempts start
         self._active: HostState | None = None
         self._info: dict[str, Any] = {"attempts": 0, "flags": ()}
@@ -322,10 +326,9 @@ class Call:
         port = _service_port(target, service, self.head.port)
         key = ClusterKey(service.host, target.subset, port)
         cluster = self._cached_cluster(key, service, labels)
-        hosts = cluster.available() if cluster is not None else []
-        if not hosts:
+        host = cluster.topology.pick(self.rng, self.clock()) if cluster is not None else None
+        if host is None:
             return None
-        host = cluster.balancer.pick(hosts, self.rng)  # type: ignore[union-attr]
         edits = self._request_edits(route, main)
         authority = edits.authority if edits.authority is not None else self.head.authority
         if self.options.shadow_host_suffix:
@@ -374,11 +377,10 @@ class Call:
         retries = 0
         while True:
             cluster = yield from self._cluster(key, service, labels)
-            hosts = cluster.available()
-            if not hosts:
+            host = self._pick(cluster, tried, retry)
+            if host is None:
                 yield self._reply(replies.no_healthy_upstream())
                 return
-            host = self._pick(cluster, hosts, tried, retry)
             tried.append(host)
             outcome = yield Send(self._attempt(host, plan, retries + 1))
             self._note(elapsed=self.clock() - self.started)
@@ -460,10 +462,11 @@ class Call:
     ) -> ClusterRuntime | None:
         """The cluster's runtime from what is known now (no DNS lookups)."""
         policy = self.table.cluster_policy(key.host, key.subset, key.port)
-        if service.resolution in _ORIGINAL_DESTINATION:
+        if service.resolution in _ORIGINAL_DESTINATION or _passthrough_lb(policy):
             # Istio's original destination: the address the caller asked for, per request.
             host = HostState(Endpoint(self.head.host), self.head.host, self.head.port)
-            return ClusterRuntime(key, [host], balancer_for(None), ())
+            topology = Topology((Level(0, (Group("", (host,)),)),), RandomBalancer)
+            return ClusterRuntime(key, topology, (), policy)
         dns = self.runtime.dns
         answers = (
             tuple(dns.get(e.address) for e in service.endpoints)
@@ -497,20 +500,18 @@ class Call:
         return (endpoint.address,)
 
     def _pick(
-        self,
-        cluster: ClusterRuntime,
-        hosts: list[HostState],
-        tried: list[HostState],
-        retry: RetryPolicy,
-    ) -> HostState:
-        """The balancer's pick; a retry re-picks up to 5 times to avoid hosts already tried
-        (Envoy's ``previous_hosts`` predicate), then takes the last pick anyway."""
-        host = cluster.balancer.pick(hosts, self.rng)
-        if tried and retry.retry_previous_hosts:
-            for _ in range(retry.host_selection_attempts):
+        self, cluster: ClusterRuntime, tried: list[HostState], retry: RetryPolicy
+    ) -> HostState | None:
+        """The cluster's pick; a retry re-picks up to 5 times to avoid hosts already tried
+        (Envoy's ``previous_hosts`` predicate), then takes the last pick anyway. A
+        consistent hash re-pick walks on from the key's place (``attempt``)."""
+        topology, now = cluster.topology, self.clock()
+        host = topology.pick(self.rng, now, hash_value=self._hash_value)
+        if host is not None and tried and retry.retry_previous_hosts:
+            for attempt in range(1, retry.host_selection_attempts + 1):
                 if host not in tried:
                     break
-                host = cluster.balancer.pick(hosts, self.rng)
+                host = topology.pick(self.rng, now, hash_value=self._hash_value, attempt=attempt)
         return host
 
     def _attempt(self, host: HostState, plan: _Plan, number: int) -> Attempt:
@@ -622,6 +623,12 @@ class Call:
         flags = self._info["flags"]
         if flag not in flags:
             self._info["flags"] = (*flags, flag)
+
+
+def _passthrough_lb(policy: TrafficPolicy | None) -> bool:
+    """``loadBalancer.simple: PASSTHROUGH``: connect to the address the caller asked for."""
+    settings = policy.load_balancer if policy is not None else None
+    return settings is not None and settings.simple is SimpleLB.PASSTHROUGH
 
 
 def _first_match(route: CompiledRoute, head: RequestHead) -> tuple[bool, RequestMatcher | None]:

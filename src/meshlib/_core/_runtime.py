@@ -9,26 +9,77 @@ still there, so a reload changes nothing for clusters whose identity is unchange
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from meshlib._core._balancer import Balancer, LeastRequest, RandomBalancer, RoundRobin
 from meshlib._core._cluster import ClusterKey, HostState
+from meshlib._core._locality import REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, arrange
+from meshlib._core._topology import HashBuilder, Topology
+from meshlib._core._warmup import slow_start_for
 from meshlib._endpoints import Endpoint
 from meshlib._hostnames import is_ip
 from meshlib.config import SimpleLB, TrafficPolicy
 
-__all__ = ["ClusterRuntime", "Runtime", "balancer_for"]
+__all__ = [
+    "ClusterRuntime",
+    "Locality",
+    "Runtime",
+    "balancer_factory",
+    "client_locality",
+    "topology_for",
+]
 
 
-def balancer_for(policy: TrafficPolicy | None) -> Balancer:
-    """The balancer a cluster's ``loadBalancer`` asks for (LEAST_REQUEST by default)."""
-    simple = policy.load_balancer.simple if policy and policy.load_balancer else None
+@dataclass(frozen=True, slots=True)
+class Locality:
+    """Where the client runs, for locality-aware balancing."""
+
+    locality: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def client_locality(locality: str, labels: Mapping[str, str]) -> Locality:
+    """The client's locality, with the topology labels ``failoverPriority`` compares."""
+    region, _, rest = locality.partition("/")
+    zone, _, subzone = rest.partition("/")
+    implied = {REGION_LABEL: region, ZONE_LABEL: zone, SUBZONE_LABEL: subzone} if locality else {}
+    return Locality(locality, {**implied, **labels})
+
+
+def balancer_factory(policy: TrafficPolicy | None) -> Callable[[], Balancer]:
+    """Makes the balancer a cluster's ``loadBalancer.simple`` asks for (LEAST_REQUEST by
+    default), with slow start when ``warmup`` is set (ROUND_ROBIN and LEAST_REQUEST)."""
+    settings = policy.load_balancer if policy is not None else None
+    simple = settings.simple if settings is not None else None
+    slow_start = slow_start_for(settings)
     if simple is SimpleLB.ROUND_ROBIN:
-        return RoundRobin()
+        return lambda: RoundRobin(slow_start)
     if simple is SimpleLB.RANDOM:
-        return RandomBalancer()
-    return LeastRequest()
+        return RandomBalancer
+    return lambda: LeastRequest(slow_start=slow_start)
+
+
+def topology_for(
+    hosts: list[HostState],
+    policy: TrafficPolicy | None,
+    client: Locality,
+    hash_builder: HashBuilder | None = None,
+) -> Topology:
+    """Arrange ``hosts`` as the cluster's policy says: locality levels, balancer, panic."""
+    settings = policy.load_balancer if policy is not None else None
+    outlier = policy.outlier_detection if policy is not None else None
+    levels = arrange(
+        hosts,
+        settings.locality_lb_setting if settings is not None else None,
+        client_locality=client.locality,
+        client_labels=client.labels,
+        failover=outlier is not None,
+    )
+    panic = outlier.min_health_percent if outlier is not None else 0
+    return Topology(
+        levels, balancer_factory(policy), panic_threshold=panic, hash_builder=hash_builder
+    )
 
 
 @dataclass(slots=True, eq=False)
@@ -36,14 +87,14 @@ class ClusterRuntime:
     """The live state of one cluster."""
 
     key: ClusterKey
-    hosts: list[HostState]
-    balancer: Balancer
+    topology: Topology
     source: tuple[object, ...]
     policy: TrafficPolicy | None = None
 
-    def available(self) -> list[HostState]:
-        """Hosts the balancer may pick (ejected hosts are filtered by the outlier detector)."""
-        return self.hosts
+    @property
+    def hosts(self) -> tuple[HostState, ...]:
+        """Every host of the cluster."""
+        return self.topology.hosts
 
 
 @dataclass(slots=True)
@@ -61,6 +112,7 @@ class Runtime:
     clusters: dict[ClusterKey, ClusterRuntime] = field(default_factory=dict)
     dns: dict[str, DnsAnswer] = field(default_factory=dict)
     dns_refresh: float = 60.0
+    client: Locality = field(default_factory=Locality)
 
     def stale_names(self, endpoints: Sequence[Endpoint], now: float) -> tuple[str, ...]:
         """Endpoint host names with no DNS answer, or an answer older than the refresh."""
@@ -105,6 +157,7 @@ class Runtime:
         hosts: list[HostState],
         policy: TrafficPolicy | None,
         source: tuple[object, ...],
+        hash_builder: HashBuilder | None = None,
     ) -> ClusterRuntime:
         """The runtime of ``key``, rebuilt if its endpoints or policy changed.
 
@@ -117,8 +170,8 @@ class Runtime:
         if known is not None:
             previous = {(h.address, h.port): h for h in known.hosts}
             hosts = [_carry_over(h, previous.get((h.address, h.port))) for h in hosts]
-        balancer = known.balancer if known is not None and _same_balancing(known, policy) else None
-        runtime = ClusterRuntime(key, hosts, balancer or balancer_for(policy), source, policy)
+        topology = topology_for(hosts, policy, self.client, hash_builder)
+        runtime = ClusterRuntime(key, topology, source, policy)
         self.clusters[key] = runtime
         return runtime
 

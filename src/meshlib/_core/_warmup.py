@@ -1,0 +1,53 @@
+"""Slow start (``LoadBalancerSettings.warmup`` / ``warmupDurationSecs``).
+
+Envoy's ``slow_start_config`` (``envoy-semantics.md`` §5.7): while a host is younger
+than the window, its weight is scaled by ``max(minimum, (age / window) ** (1 /
+aggression))`` with the age at least 1 ms; ``minimumPercent`` defaults to 10 % and
+``aggression`` to 1 (linear). Istio applies it to ROUND_ROBIN and LEAST_REQUEST only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from meshlib._core._cluster import HostState
+from meshlib.config import LoadBalancerSettings
+
+__all__ = ["SlowStart", "slow_start_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlowStart:
+    """A slow-start window, its floor and its aggression."""
+
+    window: float
+    minimum: float = 0.1
+    aggression: float = 1.0
+
+    def factor(self, host: HostState, now: float) -> float:
+        """The weight multiplier of ``host`` now (1.0 once it has warmed up)."""
+        age = now - host.added_at
+        if age >= self.window:
+            return 1.0
+        time_factor = max(age, 0.001) / self.window
+        scaled: float = time_factor ** (1 / self.aggression)
+        return max(self.minimum, scaled)
+
+    def active(self, hosts: Sequence[HostState], now: float) -> bool:
+        """Is any of ``hosts`` still warming up?"""
+        return any(now - host.added_at < self.window for host in hosts)
+
+
+def slow_start_for(settings: LoadBalancerSettings | None) -> SlowStart | None:
+    """The slow start a cluster's load balancer settings ask for, if any."""
+    if settings is None:
+        return None
+    warmup = settings.warmup
+    if warmup is not None and warmup.duration is not None:
+        minimum = warmup.minimum_percent if warmup.minimum_percent is not None else 10.0
+        aggression = warmup.aggression if warmup.aggression is not None else 1.0
+        return SlowStart(warmup.duration.seconds, minimum / 100, aggression)
+    if settings.warmup_duration_secs is not None:
+        return SlowStart(settings.warmup_duration_secs.seconds)
+    return None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._headers import HeaderEdits
+from meshlib._core._limits import Ticket
 from meshlib._core._replies import LocalReply
 from meshlib._core._retry import Failure
 
@@ -28,6 +29,7 @@ __all__ = [
     "Send",
     "Shadow",
     "Sleep",
+    "WaitForConnection",
 ]
 
 
@@ -51,6 +53,7 @@ class Attempt:
     per_try_timeout: float | None = None
     deadline: float | None = None
     connect_timeout: float | None = None
+    idle_timeout: float | None = None
     cluster: ClusterKey | None = None
     host: HostState | None = None
 
@@ -75,6 +78,19 @@ class Sleep:
 
     seconds: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForConnection:
+    """The cluster's connections are all in use: wait until ``ticket.wake`` is called
+    (the ticket was granted) or ``timeout`` seconds pass (None: no limit), then report.
+
+    The shell sets ``ticket.wake`` under the mesh's lock, unless the ticket was granted
+    already; ``wake`` is called under that lock and must not block.
+    """
+
+    ticket: Ticket
+    timeout: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +126,7 @@ class Raise:
     """Re-raise the last attempt's exception (``upstream_errors="raise"``)."""
 
 
-Action = Resolve | Sleep | Shadow | Send | Reply | Deliver | Raise
+Action = Resolve | Sleep | WaitForConnection | Shadow | Send | Reply | Deliver | Raise
 
 
 @dataclass(frozen=True, slots=True)

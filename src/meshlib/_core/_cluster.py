@@ -8,7 +8,7 @@ survive :meth:`meshlib.Mesh.apply` for clusters whose identity is unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from meshlib._endpoints import Endpoint
 
@@ -32,20 +32,22 @@ class HostState:
     """One endpoint of a cluster and the counters the mesh keeps about it.
 
     ``address`` and ``port`` are where connections go; ``active`` counts requests in
-    flight (least-request balancing); the outlier fields follow Envoy's detector.
+    flight (least-request balancing), ``connections`` the connections they hold
+    (circuit breaking); the outlier fields follow Envoy's detector.
     """
 
     endpoint: Endpoint
     address: str
     port: int
     active: int = 0
+    connections: int = 0
     ejected_until: float | None = None
+    ejected_at: float = 0.0
     ejections: int = 0
     consecutive_5xx: int = 0
     consecutive_gateway: int = 0
     consecutive_local: int = 0
     added_at: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -45,13 +45,16 @@ from meshlib._core._actions import (
     Send,
     Shadow,
     Sleep,
+    WaitForConnection,
 )
 from meshlib._core._balancer import RandomBalancer
 from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
+from meshlib._core._limits import Limits, Ticket
 from meshlib._core._locality import Group, Level
 from meshlib._core._match import RequestMatcher
+from meshlib._core._outlier import Result
 from meshlib._core._replies import LocalReply
 from meshlib._core._request import RequestHead
 from meshlib._core._retry import NO_RETRY, Failure, RetryPolicy, backoff_seconds
@@ -87,6 +90,15 @@ _RESET_FLAGS = {
 
 
 @dataclass(frozen=True, slots=True)
+class _Pool:
+    """A cluster's ``connectionPool`` settings that shape each attempt."""
+
+    connect_timeout: float
+    idle_timeout: float | None = None
+    close_connection: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """What every attempt of one request shares."""
 
@@ -95,7 +107,7 @@ class _Plan:
     edits: HeaderEdits
     per_try: float | None
     deadline: float | None
-    connect_timeout: float
+    pool: _Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +144,9 @@ class Call:
         self._hash_value: int | None = None  # the request's consistent-hash key, if any
         self.deadline: float | None = None  # the route deadline, once attempts start
         self._active: HostState | None = None
+        self._admitted: tuple[Limits, HostState] | None = None  # the connection held
+        self._ticket: tuple[Limits, Ticket] | None = None  # waiting for a connection
+        self._retry_slot: Limits | None = None  # a retry slot held (maxRetries)
         self._info: dict[str, Any] = {"attempts": 0, "flags": ()}
 
     # ---------------------------------------------------------------- driving the call
@@ -146,8 +161,17 @@ class Call:
         return self._flow.send(result)
 
     def finish(self) -> None:
-        """The delivered response is closed, or the caller gave up: release its host."""
+        """The delivered response is closed, or the caller gave up: release what the
+        request holds (its host, its connection or place in the queue, its retry slot)."""
+        if self._ticket is not None:
+            limits, ticket = self._ticket
+            self._ticket = None
+            if ticket.granted:
+                self._admitted = (limits, ticket.host)
+            else:
+                limits.withdraw(ticket)
         self._release()
+        self._end_retry()
         self._flow.close()
 
     @property
@@ -330,6 +354,7 @@ class Call:
         if host is None:
             return None
         edits = self._request_edits(route, main)
+        pool = self._pool(key)
         authority = edits.authority if edits.authority is not None else self.head.authority
         if self.options.shadow_host_suffix:
             name, colon, number = authority.partition(":")
@@ -344,7 +369,8 @@ class Call:
             authority=authority,
             edits=edits,
             deadline=self.clock() + route.timeout if route.timeout else None,
-            connect_timeout=self.options.connect_timeout,
+            connect_timeout=pool.connect_timeout,
+            idle_timeout=pool.idle_timeout,
             cluster=key,
             host=host,
         )
@@ -371,34 +397,45 @@ class Call:
             edits=self._request_edits(route, target),
             per_try=per_try,
             deadline=deadline,
-            connect_timeout=self._connect_timeout(key),
+            pool=self._pool(key),
         )
         tried: list[HostState] = []
         retries = 0
         while True:
             cluster = yield from self._cluster(key, service, labels)
+            cluster.sweep(self.clock())
             host = self._pick(cluster, tried, retry)
             if host is None:
                 yield self._reply(replies.no_healthy_upstream())
                 return
             tried.append(host)
+            refused = yield from self._admit(cluster.limits, host, deadline)
+            if refused is not None:
+                yield self._reply(refused)
+                return
             outcome = yield Send(self._attempt(host, plan, retries + 1))
             self._note(elapsed=self.clock() - self.started)
+            self._observe(cluster, host, outcome)
+            self._end_retry()
             if isinstance(outcome, RouteTimeout):
                 self._release()
                 yield self._final_timeout(per_try=False, retried=False)
                 return
             retriable = self._retriable(retry, outcome)
             if retriable and retries < retry.num_retries:
-                self._release()
-                retries += 1
-                wait = backoff_seconds(retries, retry.backoff_base, self.rng)
-                if deadline is not None and self.clock() + wait >= deadline:
-                    yield Sleep(max(0.0, deadline - self.clock()), "backoff")
-                    yield self._reply(replies.upstream_timeout(per_try=False))
-                    return
-                yield Sleep(wait, "backoff")
-                continue
+                if cluster.limits.take_retry():
+                    self._retry_slot = cluster.limits
+                    self._release()
+                    retries += 1
+                    wait = backoff_seconds(retries, retry.backoff_base, self.rng)
+                    if deadline is not None and self.clock() + wait >= deadline:
+                        yield Sleep(max(0.0, deadline - self.clock()), "backoff")
+                        yield self._reply(replies.upstream_timeout(per_try=False))
+                        return
+                    yield Sleep(wait, "backoff")
+                    continue
+                self._flag("UO")  # maxRetries or the retry budget: the last answer stands
+                retriable = False
             exhausted = retriable and retry.num_retries > 0
             if isinstance(outcome, Responded):
                 if exhausted:
@@ -411,6 +448,56 @@ class Call:
             self._release()
             yield self._final_failure(outcome, retried=exhausted)
             return
+
+    def _admit(
+        self, limits: Limits, host: HostState, deadline: float | None
+    ) -> Generator[Action, Any, LocalReply | None]:
+        """The circuit breakers: take a connection to ``host``, wait for one, or overflow.
+
+        Returns None once the attempt may go, else the local reply that ends the request:
+        503 ``UO`` on overflow (never retried), 504 ``UT`` when the route deadline passes
+        while waiting (Envoy's route timer covers the pending queue; the per-try timer
+        starts only once a connection is ready).
+        """
+        admission = limits.admit(host)
+        if admission.admitted:
+            self._admitted = (limits, host)
+            return None
+        ticket = admission.ticket
+        if ticket is None:
+            return replies.overflow()
+        self._ticket = (limits, ticket)
+        timeout = max(0.0, deadline - self.clock()) if deadline is not None else None
+        yield WaitForConnection(ticket, timeout)
+        self._ticket = None
+        if ticket.granted:
+            self._admitted = (limits, ticket.host)
+            return None
+        limits.withdraw(ticket)
+        return replies.upstream_timeout(per_try=False)
+
+    def _observe(self, cluster: ClusterRuntime, host: HostState, outcome: object) -> None:
+        """Tell outlier detection what the attempt says about ``host``.
+
+        A response counts by its status (for gRPC, the ``grpc-status`` of its headers,
+        mapped as Envoy maps it); a failure before the response, or a timeout, is a
+        local-origin failure.
+        """
+        detector = cluster.detector
+        if detector is None:
+            return
+        if isinstance(outcome, Responded):
+            result = detector.result_of_status(self._outlier_status(outcome))
+        else:
+            result = Result.LOCAL_FAILURE
+        if detector.record(host, result, cluster.hosts, self.clock()):
+            cluster.topology.invalidate()
+
+    def _outlier_status(self, outcome: Responded) -> int:
+        grpc_status = outcome.headers.get("grpc-status") if self.head.is_grpc else None
+        if grpc_status is not None and grpc_status.isdigit():
+            return replies.http_status_for_grpc(int(grpc_status))
+        return outcome.status
 
     # ------------------------------------------------------------------- the pieces
 
@@ -466,7 +553,8 @@ class Call:
             # Istio's original destination: the address the caller asked for, per request.
             host = HostState(Endpoint(self.head.host), self.head.host, self.head.port)
             topology = Topology((Level(0, (Group("", (host,)),)),), RandomBalancer)
-            return ClusterRuntime(key, topology, (), policy)
+            limits = self.runtime.limits(key, policy)
+            return ClusterRuntime(key, topology, (), policy, limits=limits)
         dns = self.runtime.dns
         answers = (
             tuple(dns.get(e.address) for e in service.endpoints)
@@ -479,7 +567,8 @@ class Call:
         known = self.runtime.current(key, source)
         if known is not None:
             return known
-        return self.runtime.cluster(key, self._hosts(service, labels, key.port), policy, source)
+        hosts = self._hosts(service, labels, key.port)
+        return self.runtime.cluster(key, hosts, policy, source, self.clock())
 
     def _hosts(self, service: Service, labels: Mapping[str, str], port: int) -> list[HostState]:
         spec = service.port(port)
@@ -519,7 +608,10 @@ class Call:
         self._active = host
         self._info["attempts"] = number
         self._note(endpoint=host.name)
-        edits = plan.edits.then(HeaderEdits(set=(("x-envoy-attempt-count", str(number)),)))
+        headers = [("x-envoy-attempt-count", str(number))]
+        if plan.pool.close_connection:
+            headers.append(("connection", "close"))
+        edits = plan.edits.then(HeaderEdits(set=tuple(headers)))
         if plan.deadline is not None or plan.per_try is not None:
             # Envoy tells the upstream how long it will wait: x-envoy-expected-rq-timeout-ms.
             remaining = plan.deadline - self.clock() if plan.deadline is not None else None
@@ -539,18 +631,28 @@ class Call:
             edits=edits,
             per_try_timeout=plan.per_try,
             deadline=plan.deadline,
-            connect_timeout=plan.connect_timeout,
+            connect_timeout=plan.pool.connect_timeout,
+            idle_timeout=plan.pool.idle_timeout,
             cluster=plan.key,
             host=host,
         )
 
-    def _connect_timeout(self, key: ClusterKey) -> float:
-        """``connectionPool.tcp.connectTimeout`` of the cluster, else the mesh's (10 s)."""
+    def _pool(self, key: ClusterKey) -> _Pool:
+        """The cluster's ``connectionPool``: ``tcp.connectTimeout`` (else the mesh's, 10 s),
+        ``http.idleTimeout`` (else the inner transport's keep-alive expiry), and
+        ``http.maxRequestsPerConnection: 1``, which turns keep-alive off."""
         policy = self.table.cluster_policy(key.host, key.subset, key.port)
         pool = policy.connection_pool if policy is not None else None
-        if pool is not None and pool.tcp is not None and pool.tcp.connect_timeout is not None:
-            return pool.tcp.connect_timeout.seconds
-        return self.options.connect_timeout
+        if pool is None:
+            return _Pool(self.options.connect_timeout)
+        tcp, http = pool.tcp, pool.http
+        connect = tcp.connect_timeout if tcp is not None else None
+        idle = http.idle_timeout if http is not None else None
+        return _Pool(
+            connect_timeout=connect.seconds if connect else self.options.connect_timeout,
+            idle_timeout=idle.seconds if idle else None,
+            close_connection=http is not None and http.max_requests_per_connection == 1,
+        )
 
     def _request_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
         context = self._format_context()
@@ -605,9 +707,19 @@ class Call:
         return Reply(reply.for_grpc() if self.head.is_grpc else reply)
 
     def _release(self) -> None:
+        """The attempt is over: its host has one request less, its connection is free."""
         if self._active is not None:
             self._active.active -= 1
             self._active = None
+        if self._admitted is not None:
+            limits, host = self._admitted
+            self._admitted = None
+            limits.release(host)
+
+    def _end_retry(self) -> None:
+        if self._retry_slot is not None:
+            self._retry_slot.release_retry()
+            self._retry_slot = None
 
     def _format_context(self) -> FormatContext:
         return FormatContext(

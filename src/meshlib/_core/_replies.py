@@ -12,11 +12,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LocalReply", "grpc_status_for_http"]
+__all__ = ["LocalReply", "grpc_status_for_http", "http_status_for_grpc"]
 
 # Envoy's httpToGrpcStatus (source/common/grpc/status.cc).
 _HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
 _GRPC_UNKNOWN = 2
+
+
+# Envoy's grpcToHttpStatus (source/common/grpc/status.cc): how outlier detection reads a
+# gRPC status found in response headers.
+_HTTP_FOR_GRPC = {
+    0: 200,  # OK
+    1: 499,  # CANCELLED
+    2: 500,  # UNKNOWN
+    3: 400,  # INVALID_ARGUMENT
+    4: 504,  # DEADLINE_EXCEEDED
+    5: 404,  # NOT_FOUND
+    6: 409,  # ALREADY_EXISTS
+    7: 403,  # PERMISSION_DENIED
+    8: 429,  # RESOURCE_EXHAUSTED
+    9: 400,  # FAILED_PRECONDITION
+    10: 409,  # ABORTED
+    11: 400,  # OUT_OF_RANGE
+    12: 501,  # UNIMPLEMENTED
+    13: 500,  # INTERNAL
+    14: 503,  # UNAVAILABLE
+    15: 500,  # DATA_LOSS
+    16: 401,  # UNAUTHENTICATED
+}
+
+
+def http_status_for_grpc(grpc_status: int) -> int:
+    """The HTTP status a gRPC status stands for (500 for an unknown one)."""
+    return _HTTP_FOR_GRPC.get(grpc_status, 500)
 
 
 def grpc_status_for_http(status: int) -> int:

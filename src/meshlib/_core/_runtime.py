@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from meshlib._core._balancer import Balancer, LeastRequest, RandomBalancer, RoundRobin
 from meshlib._core._cluster import ClusterKey, HostState
+from meshlib._core._limits import Limits, limits_for
 from meshlib._core._locality import REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, arrange
+from meshlib._core._outlier import Detector, detector_for
 from meshlib._core._topology import HashBuilder, Topology
 from meshlib._core._warmup import slow_start_for
 from meshlib._endpoints import Endpoint
@@ -84,17 +86,34 @@ def topology_for(
 
 @dataclass(slots=True, eq=False)
 class ClusterRuntime:
-    """The live state of one cluster."""
+    """The live state of one cluster.
+
+    ``limits`` are its circuit breakers (kept across rebuilds, see :meth:`Runtime.limits`);
+    ``detector`` its outlier detection (None without an ``outlierDetection`` block), whose
+    sweeps are due every ``interval`` after ``last_sweep``.
+    """
 
     key: ClusterKey
     topology: Topology
     source: tuple[object, ...]
     policy: TrafficPolicy | None = None
+    limits: Limits = field(default_factory=Limits)
+    detector: Detector | None = None
+    last_sweep: float = 0.0
 
     @property
     def hosts(self) -> tuple[HostState, ...]:
         """Every host of the cluster."""
         return self.topology.hosts
+
+    def sweep(self, now: float) -> None:
+        """Run the outlier-detection sweeps due by ``now``; rebalance if a host returned."""
+        detector = self.detector
+        if detector is None or now - self.last_sweep < detector.interval:
+            return
+        self.last_sweep, returned = detector.sweep(self.hosts, self.last_sweep, now)
+        if returned:
+            self.topology.invalidate()
 
 
 @dataclass(slots=True)
@@ -113,6 +132,21 @@ class Runtime:
     dns: dict[str, DnsAnswer] = field(default_factory=dict)
     dns_refresh: float = 60.0
     client: Locality = field(default_factory=Locality)
+    _limits: dict[ClusterKey, tuple[TrafficPolicy | None, Limits]] = field(default_factory=dict)
+
+    def limits(self, key: ClusterKey, policy: TrafficPolicy | None) -> Limits:
+        """The circuit breakers of ``key``: one object for the cluster's whole life, so that
+        requests in flight release what they took even across reloads; a new policy only
+        changes its thresholds."""
+        known = self._limits.get(key)
+        if known is not None and known[0] is policy:
+            return known[1]
+        limits = limits_for(policy)
+        if known is not None:
+            known[1].configure(limits)
+            limits = known[1]
+        self._limits[key] = (policy, limits)
+        return limits
 
     def stale_names(self, endpoints: Sequence[Endpoint], now: float) -> tuple[str, ...]:
         """Endpoint host names with no DNS answer, or an answer older than the refresh."""
@@ -157,6 +191,7 @@ class Runtime:
         hosts: list[HostState],
         policy: TrafficPolicy | None,
         source: tuple[object, ...],
+        now: float,
         hash_builder: HashBuilder | None = None,
     ) -> ClusterRuntime:
         """The runtime of ``key``, rebuilt if its endpoints or policy changed.
@@ -167,22 +202,24 @@ class Runtime:
         known = self.clusters.get(key)
         if known is not None and _same(known.source, source):
             return known
+        last_sweep = now
         if known is not None:
             previous = {(h.address, h.port): h for h in known.hosts}
             hosts = [_carry_over(h, previous.get((h.address, h.port))) for h in hosts]
+            last_sweep = known.last_sweep
         topology = topology_for(hosts, policy, self.client, hash_builder)
-        runtime = ClusterRuntime(key, topology, source, policy)
+        outlier = policy.outlier_detection if policy is not None else None
+        runtime = ClusterRuntime(
+            key,
+            topology,
+            source,
+            policy,
+            limits=self.limits(key, policy),
+            detector=detector_for(outlier),
+            last_sweep=last_sweep,
+        )
         self.clusters[key] = runtime
         return runtime
-
-
-def _same_balancing(known: ClusterRuntime, policy: TrafficPolicy | None) -> bool:
-    """Does the cluster keep its load-balancing policy (so its balancer can stay)?"""
-
-    def lb(p: TrafficPolicy | None) -> object:
-        return p.load_balancer if p is not None else None
-
-    return lb(known.policy) == lb(policy)
 
 
 def _same(first: tuple[object, ...], second: tuple[object, ...]) -> bool:

@@ -10,6 +10,7 @@ they are skipped and logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
@@ -29,6 +30,7 @@ from meshlib._core._actions import (
     Send,
     Shadow,
     Sleep,
+    WaitForConnection,
 )
 from meshlib._core._engine import Call
 from meshlib._transports._common import (
@@ -58,9 +60,9 @@ logger = logging.getLogger("meshlib.transport")
 AsyncTransportFactory = Callable[[Upstream], httpx.AsyncBaseTransport]
 
 
-def default_async_factory(_: Upstream) -> httpx.AsyncBaseTransport:
+def default_async_factory(upstream: Upstream) -> httpx.AsyncBaseTransport:
     """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool."""
-    return httpx.AsyncHTTPTransport()
+    return httpx.AsyncHTTPTransport(limits=upstream.pool_limits())
 
 
 class AsyncMeshTransport(httpx.AsyncBaseTransport):
@@ -118,6 +120,8 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
                 response, error, result = await self._send(request, action.attempt)
             elif isinstance(action, Sleep):
                 await mesh.clock.asleep(action.seconds)
+            elif isinstance(action, WaitForConnection):
+                await self._wait(action)
             elif isinstance(action, Resolve):
                 result = await _resolve(action.names)
             elif isinstance(action, Shadow):
@@ -137,6 +141,21 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
                 raise error
             with mesh.lock:
                 action = call.send(result)
+
+    async def _wait(self, action: WaitForConnection) -> None:
+        """Wait for a connection of the cluster to be handed over, or for the timeout.
+
+        The hand-over may happen on another thread (a sync client sharing the mesh), so
+        the wake-up goes through the event loop's thread-safe entry.
+        """
+        granted = anyio.Event()
+        wake = _thread_safe(granted.set)
+        with self._mesh.lock:
+            if action.ticket.granted:
+                return
+            action.ticket.wake = wake
+        with anyio.move_on_after(math.inf if action.timeout is None else action.timeout):
+            await granted.wait()
 
     async def _send(
         self, request: httpx.Request, attempt: Attempt
@@ -161,7 +180,9 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
 
     def _transport_for(self, attempt: Attempt) -> httpx.AsyncBaseTransport:
         cluster = str(attempt.cluster) if attempt.cluster is not None else None
-        upstream = Upstream(attempt.scheme, attempt.address, attempt.port, cluster)
+        upstream = Upstream(
+            attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout
+        )
         inner = self._inner.get(upstream)
         if inner is None:
             inner = self._inner[upstream] = self._factory(upstream)
@@ -248,3 +269,26 @@ async def _resolve(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
             infos = []
         answers[name] = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
     return answers
+
+
+def _thread_safe(callback: Callable[[], object]) -> Callable[[], None]:
+    """``callback``, callable from any thread: it runs soon on the current event loop."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def on_trio() -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(callback)
+
+        return on_trio
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def on_asyncio() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(callback)
+
+    return on_asyncio

@@ -46,12 +46,24 @@ class Upstream:
     ``cluster`` is ``outbound|port|subset|host``, or ``None`` for a request sent as is
     (an unknown host under ``ALLOW_ANY``). Two clusters on one endpoint never share a
     transport, so their connection pools (and, with mTLS, their TLS settings) stay apart.
+    ``idle_timeout`` is the cluster's ``connectionPool.http.idleTimeout`` in seconds
+    (None: httpx's keep-alive expiry, 5 s).
     """
 
     scheme: str
     address: str
     port: int
     cluster: str | None = None
+    idle_timeout: float | None = None
+
+    def pool_limits(self) -> httpx.Limits:
+        """The inner pool's limits: none on connections, since the mesh's circuit breakers
+        count them (Istio's default is no limit at all); ``idleTimeout`` as the keep-alive
+        expiry."""
+        expiry = self.idle_timeout if self.idle_timeout is not None else 5.0
+        return httpx.Limits(
+            max_connections=None, max_keepalive_connections=None, keepalive_expiry=expiry
+        )
 
 
 def request_head(request: httpx.Request) -> RequestHead:

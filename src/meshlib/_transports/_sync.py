@@ -25,6 +25,7 @@ from meshlib._core._actions import (
     Send,
     Shadow,
     Sleep,
+    WaitForConnection,
 )
 from meshlib._core._engine import Call
 from meshlib._transports._common import (
@@ -52,9 +53,9 @@ logger = logging.getLogger("meshlib.transport")
 TransportFactory = Callable[[Upstream], httpx.BaseTransport]
 
 
-def default_factory(_: Upstream) -> httpx.BaseTransport:
+def default_factory(upstream: Upstream) -> httpx.BaseTransport:
     """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool."""
-    return httpx.HTTPTransport()
+    return httpx.HTTPTransport(limits=upstream.pool_limits())
 
 
 class MeshTransport(httpx.BaseTransport):
@@ -99,6 +100,8 @@ class MeshTransport(httpx.BaseTransport):
                 response, error, result = self._send(request, action.attempt)
             elif isinstance(action, Sleep):
                 mesh.clock.sleep(action.seconds)
+            elif isinstance(action, WaitForConnection):
+                self._wait(action)
             elif isinstance(action, Resolve):
                 result = _resolve(action.names)
             elif isinstance(action, Shadow):
@@ -118,6 +121,15 @@ class MeshTransport(httpx.BaseTransport):
                 raise error
             with mesh.lock:
                 action = call.send(result)
+
+    def _wait(self, action: WaitForConnection) -> None:
+        """Wait for a connection of the cluster to be handed over, or for the timeout."""
+        granted = threading.Event()
+        with self._mesh.lock:
+            if action.ticket.granted:
+                return
+            action.ticket.wake = granted.set
+        granted.wait(action.timeout)
 
     def _send(
         self, request: httpx.Request, attempt: Attempt
@@ -141,7 +153,9 @@ class MeshTransport(httpx.BaseTransport):
 
     def _transport_for(self, attempt: Attempt) -> httpx.BaseTransport:
         cluster = str(attempt.cluster) if attempt.cluster is not None else None
-        upstream = Upstream(attempt.scheme, attempt.address, attempt.port, cluster)
+        upstream = Upstream(
+            attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout
+        )
         inner = self._inner.get(upstream)
         if inner is None:
             with self._inner_lock:

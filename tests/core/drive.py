@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -18,13 +18,32 @@ from meshlib._core._actions import (
     Resolve,
     Responded,
     Send,
-    Shadow,
     Sleep,
+    WaitForConnection,
 )
 from meshlib._transports._common import request_head
 
 #: Answers each attempt; the default answers 200.
 Upstream = Callable[[Attempt], Outcome]
+
+
+class FakeClock:
+    """The mesh's clock in core tests: time moves only when a test or a Sleep moves it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.time = start
+
+    def now(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.time += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.time += seconds
 
 
 @dataclass
@@ -69,9 +88,11 @@ def drive(
     headers: Mapping[str, str] | None = None,
     upstream: Upstream = ok,
     dns: Mapping[str, tuple[str, ...]] | None = None,
+    content: bytes | Iterator[bytes] | None = None,
 ) -> Trace:
     """Run one request through ``mesh``'s engine; ``upstream`` answers every attempt."""
-    call = mesh.start_call(request_head(httpx.Request(method, url, headers=headers)))
+    request = httpx.Request(method, url, headers=headers, content=content)
+    call = mesh.start_call(request_head(request))
     trace = Trace()
     action = call.start()
     while True:
@@ -83,8 +104,10 @@ def drive(
             result = upstream(action.attempt)
         elif isinstance(action, Resolve):
             result = {name: (dns or {}).get(name, ()) for name in action.names}
-        elif isinstance(action, (Sleep, Shadow)):
-            result = None
+        elif isinstance(action, Sleep) and isinstance(mesh.clock, FakeClock):
+            mesh.clock.advance(action.seconds)
+        elif isinstance(action, WaitForConnection):
+            raise AssertionError("drive() runs one request at a time: nothing to wait for")
         action = call.send(result)
     trace.info = call.info
     call.finish()

@@ -37,7 +37,7 @@ def mesh_with(virtual_service: str = "", *, namespace: str = "default", **option
             "metadata: {name: reviews, namespace: default}\nspec:\n"
             + textwrap.indent(textwrap.dedent(virtual_service), "  ")
         )
-    mesh = Mesh.from_yaml("---\n".join(documents), namespace=namespace, seed=7, **options)  # type: ignore[arg-type]
+    mesh = Mesh.from_yaml("---\n".join(documents), namespace=namespace, seed=7, **options)
     mesh.set_endpoints(
         REVIEWS,
         [Endpoint(f"10.0.0.{n}", port=9080, labels={"version": f"v{n}"}) for n in (1, 2, 3)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import os
@@ -110,6 +111,7 @@ class Mesh:
             connect_timeout=connect_timeout,
             raise_upstream_errors=UpstreamErrors(upstream_errors) is UpstreamErrors.RAISE,
             shadow_host_suffix=shadow_host_suffix,
+            source_address=self.source_address,
         )
         self._resources: tuple[Resource[Any], ...] = ()
         self._endpoints: dict[str, tuple[Endpoint, ...]] = {}
@@ -228,10 +230,4 @@ class Mesh:
 
     def set_fault_override(self, override: FaultOverride | None) -> None:
         """Install the test kit's fault hook (see :mod:`meshlib.testing`)."""
-        self._options = EngineOptions(
-            hostname=self._options.hostname,
-            connect_timeout=self._options.connect_timeout,
-            raise_upstream_errors=self._options.raise_upstream_errors,
-            shadow_host_suffix=self._options.shadow_host_suffix,
-            fault_override=override,
-        )
+        self._options = dataclasses.replace(self._options, fault_override=override)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 from meshlib import Endpoint, Mesh
 from tests.core.drive import FakeClock
@@ -18,6 +19,7 @@ def service_mesh(
     endpoints: int = 3,
     clock: FakeClock | None = None,
     seed: int = 7,
+    **options: Any,
 ) -> Mesh:
     """A mesh with service ``svc`` (port 80) and ``endpoints`` endpoints 10.0.0.1, .2, ...
 
@@ -40,6 +42,7 @@ def service_mesh(
             "spec:\n  host: svc\n  trafficPolicy:\n"
             + textwrap.indent(textwrap.dedent(policy), "    ")
         )
-    mesh = Mesh.from_yaml("---\n".join(documents) or "", seed=seed, clock=clock or FakeClock())
+    config = "---\n".join(documents)
+    mesh = Mesh.from_yaml(config, seed=seed, clock=clock or FakeClock(), **options)
     mesh.set_endpoints(HOST, [Endpoint(f"10.0.0.{n}", port=80) for n in range(1, endpoints + 1)])
     return mesh

@@ -50,6 +50,7 @@ from meshlib._core._actions import (
 from meshlib._core._balancer import RandomBalancer
 from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._fault import FaultPolicy
+from meshlib._core._hash_policy import query_parameters, request_hash
 from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
 from meshlib._core._limits import Limits, Ticket
 from meshlib._core._locality import Group, Level
@@ -119,6 +120,7 @@ class EngineOptions:
     raise_upstream_errors: bool = False
     shadow_host_suffix: bool = False
     fault_override: FaultOverride | None = None
+    source_address: str = "127.0.0.1"
 
 
 class Call:
@@ -142,6 +144,7 @@ class Call:
         self.started = clock()
         self._flow = self._run()
         self._hash_value: int | None = None  # the request's consistent-hash key, if any
+        self._set_cookie: str | None = None  # a generated consistentHash cookie
         self.deadline: float | None = None  # the route deadline, once attempts start
         self._active: HostState | None = None
         self._admitted: tuple[Limits, HostState] | None = None  # the connection held
@@ -401,10 +404,14 @@ class Call:
         )
         tried: list[HostState] = []
         retries = 0
+        avoid_previous: bool | None = None
         while True:
             cluster = yield from self._cluster(key, service, labels)
             cluster.sweep(self.clock())
-            host = self._pick(cluster, tried, retry)
+            if avoid_previous is None:  # the first attempt
+                hashing = self._hash_request(cluster.policy)
+                avoid_previous = _avoids_previous_hosts(retry, route, hashing=hashing)
+            host = self._pick(cluster, tried, avoid_previous, retry.host_selection_attempts)
             if host is None:
                 yield self._reply(replies.no_healthy_upstream())
                 return
@@ -443,11 +450,37 @@ class Call:
                 self._note(details="via_upstream")
                 context = self._format_context()
                 edits = response_edits(route.spec.headers, context)
-                yield Deliver(edits.then(response_edits(target.headers, context)))
+                edits = edits.then(response_edits(target.headers, context))
+                if self._set_cookie is not None:
+                    edits = edits.then(HeaderEdits(add=(("set-cookie", self._set_cookie),)))
+                yield Deliver(edits)
                 return
             self._release()
             yield self._final_failure(outcome, retried=exhausted)
             return
+
+    def _hash_request(self, policy: TrafficPolicy | None) -> bool:
+        """The request's hash for ``loadBalancer.consistentHash``; whether hashing is on.
+
+        A generated cookie stands for the one Envoy derives from the application's
+        connection: the client's address with a port drawn as a new connection's would be.
+        """
+        settings = policy.load_balancer if policy is not None else None
+        consistent = settings.consistent_hash if settings is not None else None
+        if consistent is None:
+            return False
+        head = self.head
+        address, port = self.options.source_address, self.rng.randrange(32768, 61000)
+        source = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        result = request_hash(
+            consistent,
+            head.headers,
+            query_parameters(head.query),
+            source_ip=source,
+            local_ip=f"0.0.0.0:{head.port}",
+        )
+        self._hash_value, self._set_cookie = result.hash, result.set_cookie
+        return True
 
     def _admit(
         self, limits: Limits, host: HostState, deadline: float | None
@@ -589,15 +622,15 @@ class Call:
         return (endpoint.address,)
 
     def _pick(
-        self, cluster: ClusterRuntime, tried: list[HostState], retry: RetryPolicy
+        self, cluster: ClusterRuntime, tried: list[HostState], avoid: bool, re_picks: int
     ) -> HostState | None:
-        """The cluster's pick; a retry re-picks up to 5 times to avoid hosts already tried
-        (Envoy's ``previous_hosts`` predicate), then takes the last pick anyway. A
-        consistent hash re-pick walks on from the key's place (``attempt``)."""
+        """The cluster's pick; with ``avoid``, a retry re-picks up to ``re_picks`` times to
+        avoid hosts already tried (Envoy's ``previous_hosts`` predicate), then takes the
+        last pick anyway. A consistent hash re-pick walks on from the key's place."""
         topology, now = cluster.topology, self.clock()
         host = topology.pick(self.rng, now, hash_value=self._hash_value)
-        if host is not None and tried and retry.retry_previous_hosts:
-            for attempt in range(1, retry.host_selection_attempts + 1):
+        if host is not None and tried and avoid:
+            for attempt in range(1, re_picks + 1):
                 if host not in tried:
                     break
                 host = topology.pick(self.rng, now, hash_value=self._hash_value, attempt=attempt)
@@ -741,6 +774,17 @@ def _passthrough_lb(policy: TrafficPolicy | None) -> bool:
     """``loadBalancer.simple: PASSTHROUGH``: connect to the address the caller asked for."""
     settings = policy.load_balancer if policy is not None else None
     return settings is not None and settings.simple is SimpleLB.PASSTHROUGH
+
+
+def _avoids_previous_hosts(retry: RetryPolicy, route: CompiledRoute, *, hashing: bool) -> bool:
+    """Does a retry avoid the hosts already tried? Istio adds Envoy's ``previous_hosts``
+    predicate unless the route's single destination hashes consistently (retries then
+    stay with the key's host); ``retryIgnorePreviousHosts``, when set, decides instead."""
+    if retry.previous_hosts_set or not hashing:
+        return retry.retry_previous_hosts
+    targets = route.targets
+    single = targets is None or len(targets.targets) == 1
+    return retry.retry_previous_hosts and not single
 
 
 def _first_match(route: CompiledRoute, head: RequestHead) -> tuple[bool, RequestMatcher | None]:

@@ -60,6 +60,7 @@ class RetryPolicy:
     retry_previous_hosts: bool = False
     retry_remote_localities: bool = False
     host_selection_attempts: int = 5
+    previous_hosts_set: bool = False  # retryIgnorePreviousHosts was given explicitly
 
     def retries_response(
         self, status: int, headers: Mapping[str, str], request_headers: Mapping[str, str]
@@ -142,6 +143,7 @@ def retry_policy(retries: HTTPRetry | None, *, consistent_hash: bool = False) ->
         if ignore_previous is not None
         else not consistent_hash,
         retry_remote_localities=bool(retries.retry_remote_localities),
+        previous_hosts_set=ignore_previous is not None,
     )
 
 

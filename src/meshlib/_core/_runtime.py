@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 from meshlib._core._balancer import Balancer, LeastRequest, RandomBalancer, RoundRobin
 from meshlib._core._cluster import ClusterKey, HostState
+from meshlib._core._hash_policy import hash_table
+from meshlib._core._hashring import host_key
 from meshlib._core._limits import Limits, limits_for
 from meshlib._core._locality import REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, arrange
 from meshlib._core._outlier import Detector, detector_for
-from meshlib._core._topology import HashBuilder, Topology
+from meshlib._core._topology import HashBuilder, HashTable, Topology
 from meshlib._core._warmup import slow_start_for
 from meshlib._endpoints import Endpoint
 from meshlib._hostnames import is_ip
@@ -29,6 +31,7 @@ __all__ = [
     "Runtime",
     "balancer_factory",
     "client_locality",
+    "hash_builder_for",
     "topology_for",
 ]
 
@@ -62,13 +65,35 @@ def balancer_factory(policy: TrafficPolicy | None) -> Callable[[], Balancer]:
     return lambda: LeastRequest(slow_start=slow_start)
 
 
+def hash_builder_for(policy: TrafficPolicy | None) -> HashBuilder | None:
+    """Builds the ring or Maglev table ``loadBalancer.consistentHash`` asks for, over the
+    healthy hosts of one locality group, keyed as Envoy keys them (``ip:port``)."""
+    settings = policy.load_balancer if policy is not None else None
+    consistent = settings.consistent_hash if settings is not None else None
+    if consistent is None:
+        return None
+
+    def build(hosts: Sequence[HostState]) -> HashTable:
+        return hash_table(consistent, [(_hash_key(h), h.weight) for h in hosts])
+
+    return build
+
+
+def _hash_key(host: HostState) -> str:
+    """Envoy's host key: the address as it prints it (a name that is no IP stays as is)."""
+    try:
+        return host_key(host.address, host.port)
+    except ValueError:
+        return host.name
+
+
 def topology_for(
     hosts: list[HostState],
     policy: TrafficPolicy | None,
     client: Locality,
-    hash_builder: HashBuilder | None = None,
 ) -> Topology:
-    """Arrange ``hosts`` as the cluster's policy says: locality levels, balancer, panic."""
+    """Arrange ``hosts`` as the cluster's policy says: locality levels, balancer (or
+    consistent-hash table), panic threshold."""
     settings = policy.load_balancer if policy is not None else None
     outlier = policy.outlier_detection if policy is not None else None
     levels = arrange(
@@ -80,7 +105,10 @@ def topology_for(
     )
     panic = outlier.min_health_percent if outlier is not None else 0
     return Topology(
-        levels, balancer_factory(policy), panic_threshold=panic, hash_builder=hash_builder
+        levels,
+        balancer_factory(policy),
+        panic_threshold=panic,
+        hash_builder=hash_builder_for(policy),
     )
 
 
@@ -192,7 +220,6 @@ class Runtime:
         policy: TrafficPolicy | None,
         source: tuple[object, ...],
         now: float,
-        hash_builder: HashBuilder | None = None,
     ) -> ClusterRuntime:
         """The runtime of ``key``, rebuilt if its endpoints or policy changed.
 
@@ -207,7 +234,7 @@ class Runtime:
             previous = {(h.address, h.port): h for h in known.hosts}
             hosts = [_carry_over(h, previous.get((h.address, h.port))) for h in hosts]
             last_sweep = known.last_sweep
-        topology = topology_for(hosts, policy, self.client, hash_builder)
+        topology = topology_for(hosts, policy, self.client)
         outlier = policy.outlier_detection if policy is not None else None
         runtime = ClusterRuntime(
             key,

@@ -82,8 +82,8 @@ _OTHER_WORKLOADS = (
 class Authority:
     """How the request's authority resolved.
 
-    ``host`` is the known FQDN it names (``table.resolve_authority``), or None for a
-    host nothing in the mesh knows, which ``outbound_policy`` then decides.
+    ``host`` is the known FQDN it names on this port (``table.route_host``), or None
+    for a host the mesh has no route for there, which ``outbound_policy`` then decides.
     """
 
     written: str
@@ -637,7 +637,7 @@ def explain(mesh: Mesh, method: str, url: str, headers: Mapping[str, str]) -> Ex
         raise ValueError(f"explain needs an absolute http or https URL, got {url!r}")
     head = request_head(request)
     table = mesh.table  # one snapshot for the whole dry run
-    host = table.resolve_authority(head.host)
+    host = table.route_host(head.host, head.port)
     authority = Authority(head.host, head.port, host, table.outbound_policy.value)
     found = Explanation(head.method, url, authority)
     if host is None:
@@ -648,7 +648,7 @@ def explain(mesh: Mesh, method: str, url: str, headers: Mapping[str, str]) -> Ex
     if virtual_host is not None:
         found = dataclasses.replace(found, virtual_service=_ref(virtual_host, applies=False))
     if table.service(host) is None:
-        return _passthrough(found, head)
+        return _unknown_host(found, head, table)
     route = _route(_DEFAULT_ROUTE, None, head, table, "default")
     target = _target(RouteTarget(host), 1, head, table)
     return dataclasses.replace(found, route=route, destinations=(target,))

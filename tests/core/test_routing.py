@@ -211,6 +211,54 @@ def test_unknown_hosts_follow_the_outbound_traffic_policy() -> None:
     assert blocked.info.flags == ()
 
 
+SHOP = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [shop.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.9.0.1}]
+"""
+
+
+@pytest.mark.parametrize(("policy", "status"), [("ALLOW_ANY", None), ("REGISTRY_ONLY", 502)])
+def test_a_port_the_service_does_not_declare_is_unknown(policy: str, status: int | None) -> None:
+    """Istio routes a ServiceEntry host only on its declared ports: on another port the
+    request passes through (ALLOW_ANY) or is refused with 502 (REGISTRY_ONLY)."""
+    mesh = Mesh.from_yaml(SHOP, outbound_traffic_policy=policy)
+    assert drive(mesh, "http://shop.example.com/").info.cluster == "outbound|80||shop.example.com"
+    trace = drive(mesh, "http://shop.example.com:8080/")
+    if status is None:
+        assert trace.info.cluster == "PassthroughCluster"
+        assert trace.sends[0].url == "http://shop.example.com:8080/"
+    else:
+        assert trace.reply.reply.status == status
+        assert trace.info.cluster == "BlackHoleCluster"
+
+
+def test_a_virtual_service_host_off_its_ports_is_refused_under_registry_only() -> None:
+    """A host known only from a VirtualService whose rules do not apply on the port
+    called has no route there: 502 under REGISTRY_ONLY, not a passthrough."""
+    vs = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: alias, namespace: default}
+spec:
+  hosts: [alias.example.com]
+  http:
+  - match: [{port: 8080}]
+    route: [{destination: {host: shop.example.com}}]
+"""
+    mesh = Mesh.from_yaml(SHOP + "---\n" + vs, outbound_traffic_policy="REGISTRY_ONLY")
+    assert (
+        drive(mesh, "http://alias.example.com:8080/").info.cluster
+        == "outbound|80||shop.example.com"
+    )
+    assert drive(mesh, "http://alias.example.com:9090/").reply.reply.status == 502
+
+
 def test_undefined_subset_is_503_nc_and_empty_subset_is_503_uh() -> None:
     """A subset no DestinationRule defines: NC; a defined subset without endpoints: UH."""
     undefined = drive(mesh_with(rules(to("v9"))), "http://reviews:9080/")

@@ -187,6 +187,21 @@ class RoutingTable:
         found: VirtualHost | None = _lookup(self.virtual_hosts, self.wildcard_virtual_hosts, host)
         return found
 
+    def route_host(self, host: str, port: int) -> str | None:
+        """The known host a request to ``host:port`` is routed for, or ``None``.
+
+        None also when the host's service declares ports but not ``port``: Istio builds
+        the service's virtual hosts only on its declared ports, so on any other port the
+        name is as unknown as any other (passthrough, or 502 under ``REGISTRY_ONLY``).
+        """
+        name = self.resolve_authority(host)
+        if name is None:
+            return None
+        service = self.service(name)
+        if service is not None and service.ports and service.port(port) is None:
+            return None
+        return name
+
     def resolve_authority(self, host: str) -> str | None:
         """The known host a request's authority names, or ``None`` for an unknown host.
 

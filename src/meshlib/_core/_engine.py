@@ -230,12 +230,9 @@ class Call:
         None for Istio's passthrough (an unknown host under ``ALLOW_ANY``).
         """
         head, table = self.head, self.table
-        host = table.resolve_authority(head.host)
+        host = table.route_host(head.host, head.port)
         if host is None:
-            if table.outbound_policy is OutboundPolicy.REGISTRY_ONLY:
-                self._note(route="block_all", cluster=_BLACKHOLE)
-                return replies.registry_only()
-            return None
+            return self._unknown_host()
         virtual_host = table.virtual_host(host)
         if virtual_host is not None and virtual_host.applies_to_port(head.port):
             source = virtual_host.source
@@ -247,9 +244,17 @@ class Call:
                     return self._act(route, matcher)
             return replies.route_not_found()
         if table.service(host) is None:
-            return None
+            return self._unknown_host()
         self._note(route="default")
         return _DEFAULT_ROUTE, None, RouteTarget(host)
+
+    def _unknown_host(self) -> LocalReply | None:
+        """No route for the authority: Istio's passthrough (None), or under
+        ``REGISTRY_ONLY`` its block_all route."""
+        if self.table.outbound_policy is OutboundPolicy.REGISTRY_ONLY:
+            self._note(route="block_all", cluster=_BLACKHOLE)
+            return replies.registry_only()
+        return None
 
     def _act(
         self, route: CompiledRoute, matcher: RequestMatcher | None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -219,3 +221,21 @@ def test_closed_stdout_pipe_exits_quietly_with_the_status(tmp_path: Path) -> Non
         status = process.wait(timeout=60)
     assert errors == b""
     assert status == 1
+
+
+def test_explain_transcripts_in_the_docs_are_current() -> None:
+    """Every ``$ meshlib explain`` transcript in docs/cli.md prints what the docs show."""
+    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    transcripts = re.findall(r"^\$ meshlib (explain .*)\n((?:(?!\$ |```).*\n)*)", docs, re.M)
+    assert len(transcripts) >= 2
+    for command, shown in transcripts:
+        completed = subprocess.run(
+            [sys.executable, "-m", "meshlib", *shlex.split(command)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).parent.parent,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout == shown, command

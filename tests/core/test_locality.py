@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from meshlib import Endpoint, Mesh
+from meshlib._core._actions import Responded
 from meshlib._core._locality import arrange, locality_matches, locality_priority, priority_loads
 from meshlib.config import LocalityLoadBalancerSetting
 from tests.core.drive import drive
@@ -196,3 +197,34 @@ def test_panic_threshold_balances_over_all_hosts() -> None:
     served(mesh, 1)
     eject(mesh, "a", "b", "c")
     assert set(served(mesh, 200)) == set(LOCALITIES)
+
+
+def test_retry_remote_localities_moves_the_second_retry_to_another_priority() -> None:
+    """retryRemoteLocalities (Envoy's previous_priorities, update frequency 2): the first
+    retry stays in the client's zone; from the second retry on, the priorities already
+    tried get no load. Without it every attempt stays in the zone."""
+    policy = "outlierDetection: {consecutive5xxErrors: 100}"
+    vs = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: default}
+spec:
+  hosts: [svc]
+  http:
+  - route: [{destination: {host: svc}}]
+    retries: {attempts: 3, retryOn: 5xx, retryRemoteLocalities: REMOTE}
+"""
+    names = {f"10.0.0.{i}:80": name for i, name in enumerate(LOCALITIES)}
+
+    def tried(remote: bool) -> list[str]:
+        mesh = mesh_for(policy)
+        mesh.apply(
+            (*mesh.resources, *Mesh.from_yaml(vs.replace("REMOTE", str(remote).lower())).resources)
+        )
+        trace = drive(mesh, "http://svc/", upstream=lambda _: Responded(503))
+        return [names[f"{a.address}:{a.port}"] for a in trace.sends]
+
+    assert tried(remote=False) == ["a"] * 4
+    remote = tried(remote=True)
+    assert remote[:2] == ["a", "a"]
+    assert "a" not in remote[2:]

@@ -410,13 +410,20 @@ class Call:
         tried: list[HostState] = []
         retries = 0
         avoid_previous: bool | None = None
+        excluded: frozenset[int] = frozenset()
         while True:
             cluster = yield from self._cluster(key, service, labels)
             cluster.sweep(self.clock())
             if avoid_previous is None:  # the first attempt
                 hashing = self._hash_request(cluster.policy)
                 avoid_previous = _avoids_previous_hosts(retry, route, hashing=hashing)
-            host = self._pick(cluster, tried, avoid_previous, retry.host_selection_attempts)
+            if retry.retry_remote_localities and len(tried) >= 2 and len(tried) % 2 == 0:
+                # Envoy's previous_priorities, update_frequency 2: every second retry,
+                # the priority levels already tried get no load.
+                excluded = frozenset(cluster.topology.level_of(h) for h in tried)
+            host = self._pick(
+                cluster, tried, avoid_previous, retry.host_selection_attempts, excluded
+            )
             if host is None:
                 yield self._reply(replies.no_healthy_upstream())
                 return
@@ -627,18 +634,25 @@ class Call:
         return (endpoint.address,)
 
     def _pick(
-        self, cluster: ClusterRuntime, tried: list[HostState], avoid: bool, re_picks: int
+        self,
+        cluster: ClusterRuntime,
+        tried: list[HostState],
+        avoid: bool,
+        re_picks: int,
+        excluded: frozenset[int],
     ) -> HostState | None:
         """The cluster's pick; with ``avoid``, a retry re-picks up to ``re_picks`` times to
         avoid hosts already tried (Envoy's ``previous_hosts`` predicate), then takes the
         last pick anyway. A consistent hash re-pick walks on from the key's place."""
         topology, now = cluster.topology, self.clock()
-        host = topology.pick(self.rng, now, hash_value=self._hash_value)
+        host = topology.pick(self.rng, now, hash_value=self._hash_value, excluded=excluded)
         if host is not None and tried and avoid:
             for attempt in range(1, re_picks + 1):
                 if host not in tried:
                     break
-                host = topology.pick(self.rng, now, hash_value=self._hash_value, attempt=attempt)
+                host = topology.pick(
+                    self.rng, now, hash_value=self._hash_value, attempt=attempt, excluded=excluded
+                )
         return host
 
     def _attempt(self, host: HostState, plan: _Plan, number: int) -> Attempt:

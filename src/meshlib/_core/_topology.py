@@ -59,6 +59,8 @@ class Topology:
         self._balancers: dict[tuple[int, int], Balancer] = {}
         self._healthy: list[list[tuple[HostState, ...]]] = []
         self._loads: list[int] = []
+        self._healthy_counts: list[int] = []
+        self._level_of = {host: i for i, level in enumerate(self.levels) for host in level.hosts}
         self._tables: dict[tuple[int, int], tuple[tuple[HostState, ...], HashTable]] = {}
         self._stale = True
 
@@ -66,6 +68,10 @@ class Topology:
     def hosts(self) -> tuple[HostState, ...]:
         """Every host of the cluster, healthy or not."""
         return tuple(host for level in self.levels for host in level.hosts)
+
+    def level_of(self, host: HostState) -> int:
+        """The priority level ``host`` is in."""
+        return self._level_of[host]
 
     def invalidate(self) -> None:
         """Health changed (a host ejected or returned): recompute before the next pick."""
@@ -78,13 +84,19 @@ class Topology:
         *,
         hash_value: int | None = None,
         attempt: int = 0,
+        excluded: frozenset[int] = frozenset(),
     ) -> HostState | None:
-        """A host for the next attempt, or None when no host is healthy (``UH``)."""
+        """A host for the next attempt, or None when no host is healthy (``UH``).
+
+        ``excluded`` priority levels get no load (a retry with ``retryRemoteLocalities``:
+        Envoy's ``previous_priorities``), unless that would leave no healthy level.
+        """
         if self._stale:
             self._refresh()
         if not any(self._loads):
             return None
-        level = choose_level(self._loads, rng) if len(self.levels) > 1 else 0
+        loads = self._loads_without(excluded) if excluded else self._loads
+        level = choose_level(loads, rng) if len(self.levels) > 1 else 0
         group, hosts = self._candidates(level, rng)
         if not hosts:
             return None
@@ -106,8 +118,17 @@ class Topology:
         if not any(healthy) and not (self._panic and any(totals)):
             loads = [0] * len(loads)
         self._loads = loads
+        self._healthy_counts = healthy
         self._tables.clear()
         self._stale = False
+
+    def _loads_without(self, excluded: frozenset[int]) -> list[int]:
+        """Priority loads with the ``excluded`` levels counted as having no healthy host;
+        the usual loads when no other level has one (Envoy then resets the exclusions)."""
+        healthy = [0 if i in excluded else n for i, n in enumerate(self._healthy_counts)]
+        if not any(healthy):
+            return self._loads
+        return priority_loads(healthy, [len(level.hosts) for level in self.levels])
 
     def _candidates(self, level: int, rng: random.Random) -> tuple[int, tuple[HostState, ...]]:
         """The group chosen in ``level`` and its hosts to balance over (all of them in panic)."""

@@ -392,3 +392,23 @@ def test_counters_never_exceed_the_limits_and_return_to_zero(
         assert (limits.active, limits.connections, limits.pending, limits.retries) == (0, 0, 0, 0)
         (cluster,) = mesh.runtime.clusters.values()
         assert all(h.connections == 0 and h.active == 0 for h in cluster.hosts)
+
+
+def test_a_connection_handed_over_after_the_deadline_is_given_back() -> None:
+    """A waiter granted a connection only after its route deadline passed answers 504 UT
+    and frees the connection for the next waiter, instead of sending late."""
+    mesh = service_mesh(
+        "timeout: 1s\n", "connectionPool: {tcp: {maxConnections: 1}}\n", endpoints=1
+    )
+    first, late, next_one = Driven(mesh), Driven(mesh), Driven(mesh)
+    mesh.clock.advance(1.5)  # type: ignore[attr-defined]
+    first.answer(Responded(200))
+    first.finish()
+    assert late.woken()
+    late.answer(None)
+    assert late.status == 504
+    assert next_one.woken()  # the connection went on to the next in line
+    for call in (late, next_one):
+        call.finish()
+    limits = limits_of(mesh)
+    assert (limits.active, limits.connections, limits.pending) == (0, 0, 0)

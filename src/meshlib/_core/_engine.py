@@ -84,6 +84,7 @@ _ORIGINAL_DESTINATION = (Resolution.NONE, Resolution.DYNAMIC_DNS)
 _BLACKHOLE = "BlackHoleCluster"
 _RESET_FLAGS = {
     Failure.CONNECT: "UF",
+    Failure.CONNECT_TIMEOUT: "UF",
     Failure.RESET: "UR",
     Failure.REFUSED_STREAM: "UR",
     Failure.TERMINATED: "UC",
@@ -517,8 +518,11 @@ class Call:
         self._ticket = None
         if ticket.granted:
             self._admitted = (limits, ticket.host)
-            return None
-        limits.withdraw(ticket)
+            if deadline is None or self.clock() < deadline:
+                return None
+            self._release()  # handed over too late: the route deadline has passed
+        else:
+            limits.withdraw(ticket)
         return replies.upstream_timeout(per_try=False)
 
     def _observe(self, cluster: ClusterRuntime, host: HostState, outcome: object) -> None:

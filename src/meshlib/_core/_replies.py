@@ -119,9 +119,11 @@ def upstream_reset(
 ) -> LocalReply:
     """Connect failure or reset before response headers: 503 with Envoy's body.
 
-    ``reason`` is Envoy's reset reason (``connection failure``, ``connection
-    termination``, ``remote reset``); ``retried`` adds ``URX`` and the "retried and the
-    latest" wording Envoy uses when retries ran out.
+    ``reason`` is Envoy's reset reason (``remote connection failure``, ``connection
+    timeout``, ``connection termination``, ``remote reset``) and ``transport_failure``
+    what the socket said (``delayed connect error: Connection refused``); ``retried``
+    adds ``URX`` and the "retried and the latest" wording Envoy uses when retries ran
+    out.
     """
     latest = "retried and the latest " if retried else ""
     body = (

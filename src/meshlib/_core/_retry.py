@@ -31,9 +31,10 @@ __all__ = [
 class Failure(enum.Enum):
     """How an attempt failed before response headers, in Envoy's reset-reason terms."""
 
-    CONNECT = "connection failure"  # incl. connect timeout and TLS handshake failure: UF
-    RESET = "remote reset"  # reset while waiting for the response: UR
-    TERMINATED = "connection termination"  # peer closed the connection: UC
+    CONNECT = "remote connection failure"  # refused, unreachable, TLS handshake: UF
+    CONNECT_TIMEOUT = "connection timeout"  # connectTimeout expired: UF
+    RESET = "remote reset"  # HTTP/2 stream reset by the peer: UR
+    TERMINATED = "connection termination"  # HTTP/1.1 connection closed or reset: UC
     REFUSED_STREAM = "remote refused stream reset"  # HTTP/2 REFUSED_STREAM: UR
     TIMEOUT = "per try timeout"  # the per-try timer fired: UT
 
@@ -46,6 +47,7 @@ _GRPC_CODES = {
     "unavailable": 14,
 }
 _GATEWAY_ERRORS = frozenset({502, 503, 504})
+_CONNECT_FAILURES = frozenset({Failure.CONNECT, Failure.CONNECT_TIMEOUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ class RetryPolicy:
     def retries_failure(self, failure: Failure, *, request_sent: bool) -> bool:
         """Should a failure before response headers be retried (``wouldRetryFromReset``)?"""
         on = self.retry_on
-        if failure is Failure.CONNECT and "connect-failure" in on:
+        if failure in _CONNECT_FAILURES and "connect-failure" in on:
             return True
         if "reset-before-request" in on and not request_sent:
             return True

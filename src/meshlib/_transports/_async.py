@@ -38,14 +38,17 @@ from meshlib._transports._common import (
     Upstream,
     apply_edits,
     body_position,
+    bound_for,
     budget_for,
     inner_request,
     local_response,
     outcome_of_error,
+    outcome_of_expiry,
     request_head,
     responded,
     rewind,
 )
+from meshlib._transports._deadline import bounded, with_async_deadlines
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -61,8 +64,9 @@ AsyncTransportFactory = Callable[[Upstream], httpx.AsyncBaseTransport]
 
 
 def default_async_factory(upstream: Upstream) -> httpx.AsyncBaseTransport:
-    """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool."""
-    return httpx.AsyncHTTPTransport(limits=upstream.pool_limits())
+    """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool, its
+    sockets under the mesh's deadlines."""
+    return with_async_deadlines(httpx.AsyncHTTPTransport(limits=upstream.pool_limits()))
 
 
 class AsyncMeshTransport(httpx.AsyncBaseTransport):
@@ -164,9 +168,14 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         budget = budget_for(request, attempt, now)
         inner = self._transport_for(attempt)
         try:
-            response = await inner.handle_async_request(inner_request(request, attempt, budget))
+            with bounded(bound_for(attempt, now)) as bound:
+                response = await inner.handle_async_request(
+                    inner_request(request, attempt, budget)
+                )
         except httpx.TransportError as error:
-            outcome = outcome_of_error(error, attempt, budget, self._mesh.clock.now())
+            outcome = outcome_of_expiry(bound) if bound is not None else None
+            if outcome is None:
+                outcome = outcome_of_error(error, attempt, budget, self._mesh.clock.now())
             if outcome is None:
                 raise
             return None, error, outcome

@@ -7,7 +7,9 @@ timeouts); a local reply → ``httpx.Response``; an httpx exception → Envoy's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +21,20 @@ from meshlib._core._replies import LocalReply
 from meshlib._core._request import RequestHead
 from meshlib._core._retry import Failure
 from meshlib._info import MeshInfo
+from meshlib._transports._deadline import Bound, Expired
 
 __all__ = [
     "Budget",
     "Upstream",
     "apply_edits",
     "body_position",
+    "bound_for",
     "budget_for",
     "failure_of",
     "inner_request",
     "local_response",
     "outcome_of_error",
+    "outcome_of_expiry",
     "replayable",
     "request_head",
     "responded",
@@ -227,16 +232,64 @@ def local_response(request: httpx.Request, reply: LocalReply, info: MeshInfo) ->
 def failure_of(error: httpx.TransportError) -> Failure | None:
     """The Envoy failure an httpx exception stands for, or None when the mesh must not
     treat it as an upstream failure (it is re-raised to the caller as it is)."""
-    if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+    if isinstance(error, httpx.ConnectTimeout):
+        return Failure.CONNECT_TIMEOUT
+    if isinstance(error, httpx.ConnectError):
         return Failure.CONNECT
     if isinstance(error, httpx.PoolTimeout):
         return None  # local queueing: never an upstream failure
     if isinstance(error, (httpx.ReadTimeout, httpx.WriteTimeout)):
         return Failure.TIMEOUT
-    if isinstance(error, httpx.RemoteProtocolError):
+    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        # Over HTTP/1.1 a peer that closes or resets the connection before the response
+        # is Envoy's ConnectionTermination (UC); "remote reset" is an HTTP/2 stream reset.
         return Failure.TERMINATED
-    if isinstance(error, (httpx.ReadError, httpx.WriteError, httpx.CloseError)):
-        return Failure.RESET
+    if isinstance(error, httpx.CloseError):
+        return Failure.TERMINATED
+    return None
+
+
+def transport_failure(error: BaseException) -> str:
+    """What Envoy adds as ``transport failure reason`` for a failed connect: the socket
+    error (``delayed connect error: Connection refused``) or the TLS error."""
+    for cause in _causes(error):
+        if "SSL" in type(cause).__name__:
+            return str(cause)
+        if isinstance(cause, OSError) and cause.errno:
+            return f"delayed connect error: {os.strerror(cause.errno)}"
+    return ""
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, what caused it, and the members of exception groups on the way (trio
+    reports a failed connect as a group of per-address errors)."""
+    pending, seen = [error], set()
+    while pending:
+        cause = pending.pop(0)
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        yield cause
+        members = getattr(cause, "exceptions", None)  # an exception group (3.10: backport)
+        if isinstance(members, (list, tuple)):
+            pending.extend(m for m in members if isinstance(m, BaseException))
+        pending.extend(c for c in (cause.__cause__, cause.__context__) if c is not None)
+
+
+def bound_for(attempt: Attempt, now: float) -> Bound:
+    """The attempt's deadlines in real time: the route deadline is on the mesh's clock."""
+    route = None
+    if attempt.deadline is not None:
+        route = time.monotonic() + (attempt.deadline - now)
+    return Bound(route=route, per_try=attempt.per_try_timeout)
+
+
+def outcome_of_expiry(bound: Bound) -> Outcome | None:
+    """The outcome when the attempt's own deadline cut it short (None: it did not)."""
+    if bound.expired is Expired.ROUTE:
+        return RouteTimeout()
+    if bound.expired is Expired.PER_TRY:
+        return Failed(Failure.TIMEOUT)
     return None
 
 
@@ -259,12 +312,9 @@ def outcome_of_error(
         return RouteTimeout() if budget.route_binds or past_deadline else Failed(Failure.TIMEOUT)
     if isinstance(error, httpx.ConnectTimeout) and past_deadline:
         return RouteTimeout()
-    detail = (
-        str(error)
-        if failure is Failure.CONNECT and "SSL" in type(error.__cause__).__name__
-        else ""
-    )
-    return Failed(failure, request_sent=failure is not Failure.CONNECT, detail=detail)
+    connecting = failure in (Failure.CONNECT, Failure.CONNECT_TIMEOUT)
+    detail = transport_failure(error) if failure is Failure.CONNECT else ""
+    return Failed(failure, request_sent=not connecting, detail=detail)
 
 
 def responded(response: httpx.Response) -> Responded:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -33,14 +34,17 @@ from meshlib._transports._common import (
     Upstream,
     apply_edits,
     body_position,
+    bound_for,
     budget_for,
     inner_request,
     local_response,
     outcome_of_error,
+    outcome_of_expiry,
     request_head,
     responded,
     rewind,
 )
+from meshlib._transports._deadline import Bound, bounded, with_deadlines
 
 if TYPE_CHECKING:
     from meshlib._mesh import Mesh
@@ -54,8 +58,9 @@ TransportFactory = Callable[[Upstream], httpx.BaseTransport]
 
 
 def default_factory(upstream: Upstream) -> httpx.BaseTransport:
-    """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool."""
-    return httpx.HTTPTransport(limits=upstream.pool_limits())
+    """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool, its sockets
+    under the mesh's deadlines."""
+    return with_deadlines(httpx.HTTPTransport(limits=upstream.pool_limits()))
 
 
 class MeshTransport(httpx.BaseTransport):
@@ -134,12 +139,16 @@ class MeshTransport(httpx.BaseTransport):
     def _send(
         self, request: httpx.Request, attempt: Attempt
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
-        budget = budget_for(request, attempt, self._mesh.clock.now())
+        now = self._mesh.clock.now()
+        budget = budget_for(request, attempt, now)
         inner = self._transport_for(attempt)
         try:
-            response = inner.handle_request(inner_request(request, attempt, budget))
+            with bounded(bound_for(attempt, now)) as bound:
+                response = inner.handle_request(inner_request(request, attempt, budget))
         except httpx.TransportError as error:
-            outcome = outcome_of_error(error, attempt, budget, self._mesh.clock.now())
+            outcome = outcome_of_expiry(bound) if bound is not None else None
+            if outcome is None:
+                outcome = outcome_of_error(error, attempt, budget, self._mesh.clock.now())
             if outcome is None:
                 raise
             return None, error, outcome
@@ -210,9 +219,23 @@ class _BodyStream(httpx.SyncByteStream):
         self._deadline = call.deadline
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._stream:
-            if self._deadline is not None and self._mesh.clock.now() > self._deadline:
-                raise httpx.ReadTimeout("upstream request timeout (route timeout)")
+        chunks = iter(self._stream)
+        while True:
+            bound = None
+            if self._deadline is not None:
+                now = self._mesh.clock.now()
+                if now > self._deadline:
+                    raise httpx.ReadTimeout("upstream request timeout (route timeout)")
+                bound = Bound(route=time.monotonic() + (self._deadline - now))
+            try:
+                with bounded(bound):
+                    chunk = next(chunks)
+            except StopIteration:
+                return
+            except httpx.ReadTimeout:
+                if bound is not None and bound.expired is not None:
+                    raise httpx.ReadTimeout("upstream request timeout (route timeout)") from None
+                raise
             yield chunk
 
     def close(self) -> None:

@@ -1,0 +1,258 @@
+"""Deadlines on the wire: Envoy's route and per-try timeouts, not httpx's per-operation ones.
+
+httpx bounds each socket operation (connect, one read, one write) on its own, so an
+upstream that trickles a byte now and then is waited for indefinitely. Envoy's timers
+are deadlines: the route timeout ends the request at ``start + timeout`` whatever
+arrives meanwhile, and the per-try timeout ends the attempt ``perTryTimeout`` after the
+request went out (``envoy-semantics.md`` §1.4; Envoy ignores it once the response has
+started downstream).
+
+The default inner transports get a network backend that reads the current attempt's
+:class:`Bound` from a context variable and caps every socket operation by what is left
+of it. When a capped operation times out, the bound records which deadline it was, so
+the shell reports the route timeout or the per-try timeout, never the caller's own. The
+per-try timer starts at the attempt's first write, as Envoy starts it once a connection
+is ready. Time here is real (``time.monotonic``): sockets do not run on the mesh's clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import ssl
+import time
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import httpx
+
+__all__ = ["Bound", "Expired", "bounded", "with_async_deadlines", "with_deadlines"]
+
+#: A capped operation gets at least this long: a zero timeout would make the socket
+#: non-blocking and turn "too late" into a misleading connection error.
+_FLOOR = 0.001
+
+
+class Expired(enum.Enum):
+    """Which deadline a capped operation ran into."""
+
+    ROUTE = "route"
+    PER_TRY = "per_try"
+
+
+@dataclass(slots=True)
+class Bound:
+    """The deadlines of one attempt, in ``time.monotonic`` seconds.
+
+    ``route`` is absolute; ``per_try`` a duration that starts at the first write.
+    ``expired`` is set when a capped operation timed out.
+    """
+
+    route: float | None = None
+    per_try: float | None = None
+    try_started: float | None = None
+    expired: Expired | None = None
+
+    def started(self) -> None:
+        """The attempt's request is going out: the per-try timer starts, once."""
+        if self.try_started is None:
+            self.try_started = time.monotonic()
+
+    def cap(self, timeout: float | None) -> tuple[float | None, Expired | None]:
+        """``timeout`` capped by the nearest deadline, and which deadline binds (if any)."""
+        nearest, which = self.route, Expired.ROUTE
+        if self.per_try is not None and self.try_started is not None:
+            try_deadline = self.try_started + self.per_try
+            if nearest is None or try_deadline < nearest:
+                nearest, which = try_deadline, Expired.PER_TRY
+        if nearest is None:
+            return timeout, None
+        left = max(nearest - time.monotonic(), _FLOOR)
+        if timeout is not None and timeout <= left:
+            return timeout, None
+        return left, which
+
+
+_BOUND: ContextVar[Bound | None] = ContextVar("meshlib_bound", default=None)
+
+
+@contextlib.contextmanager
+def bounded(bound: Bound | None) -> Iterator[Bound | None]:
+    """Run the attempt's I/O in this context under ``bound``."""
+    token = _BOUND.set(bound)
+    try:
+        yield bound
+    finally:
+        _BOUND.reset(token)
+
+
+@contextlib.contextmanager
+def _capped(timeout: float | None, *, writing: bool = False) -> Iterator[float | None]:
+    """The timeout an operation gets; records the expiry when a capped one times out."""
+    bound = _BOUND.get()
+    if bound is None:
+        yield timeout
+        return
+    if writing:
+        bound.started()
+    capped, which = bound.cap(timeout)
+    try:
+        yield capped
+    except (httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.ConnectTimeout):
+        if which is not None:
+            bound.expired = which
+        raise
+
+
+# ------------------------------------------------------------------------------ sync
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _capped(timeout) as capped:
+            return self._inner.read(max_bytes, capped)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        with _capped(timeout, writing=True) as capped:
+            self._inner.write(buffer, capped)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        with _capped(timeout) as capped:
+            return _Stream(self._inner.start_tls(ssl_context, server_hostname, capped))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        with _capped(timeout) as capped:
+            stream = self._inner.connect_tcp(host, port, capped, local_address, socket_options)
+        return _Stream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        with _capped(timeout) as capped:
+            stream = self._inner.connect_unix_socket(path, capped, socket_options)
+        return _Stream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+# ----------------------------------------------------------------------------- async
+
+
+class _AsyncStream(httpcore.AsyncNetworkStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _capped(timeout) as capped:
+            return await self._inner.read(max_bytes, capped)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        with _capped(timeout, writing=True) as capped:
+            await self._inner.write(buffer, capped)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        with _capped(timeout) as capped:
+            inner = await self._inner.start_tls(ssl_context, server_hostname, capped)
+        return _AsyncStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AsyncBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        with _capped(timeout) as capped:
+            stream = await self._inner.connect_tcp(
+                host, port, capped, local_address, socket_options
+            )
+        return _AsyncStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        with _capped(timeout) as capped:
+            stream = await self._inner.connect_unix_socket(path, capped, socket_options)
+        return _AsyncStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+# -------------------------------------------------------------------------- install
+
+
+def with_deadlines(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    """``transport`` with its connection pool's sockets under the attempt's deadlines.
+
+    httpx offers no public way to hand its pool a network backend, so the pool's backend
+    is wrapped in place; should a future httpx move it, the transport is returned as is
+    (per-operation timeouts still apply).
+    """
+    pool = getattr(transport, "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if isinstance(inner, httpcore.NetworkBackend):
+        pool._network_backend = _Backend(inner)  # type: ignore[union-attr]
+    return transport
+
+
+def with_async_deadlines(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncHTTPTransport:
+    """The async twin of :func:`with_deadlines`."""
+    pool = getattr(transport, "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if isinstance(inner, httpcore.AsyncNetworkBackend):
+        pool._network_backend = _AsyncBackend(inner)  # type: ignore[union-attr]
+    return transport

@@ -6,6 +6,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["save"]
@@ -13,7 +14,7 @@ __all__ = ["save"]
 RESULTS = Path(__file__).parent / "results"
 
 
-def save(name: str, results: dict[str, object]) -> Path:
+def save(name: str, results: Mapping[str, object]) -> Path:
     """Write ``results`` with a description of the machine; return the file written."""
     RESULTS.mkdir(exist_ok=True)
     record = {

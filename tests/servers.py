@@ -9,36 +9,52 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Seen:
-    """One request as the server received it."""
+    """One request as the server received it, and the client port it came from."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
 
 
 @dataclass
 class Answer:
-    """What to answer: status, headers, body; optionally after a delay, or reset instead."""
+    """What to answer: status, headers, body; optionally after a delay, or reset instead.
+
+    ``trickle`` sends the response head one line at a time, that many seconds apart (a
+    slow upstream whose every read arrives well within a read timeout).
+    """
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    trickle: float = 0.0
 
 
 Behaviour = Callable[[Seen], Answer]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that goes away mid-exchange (a timeout, a reset) is no server error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class LocalServer:
@@ -51,10 +67,12 @@ class LocalServer:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def default_body(self, seen: Seen) -> bytes:
         """The default answer: the server's name and the request it saw, as JSON."""
@@ -100,7 +118,11 @@ class LocalServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 seen = Seen(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    self.client_address[1],
                 )
                 server.record(seen)
                 try:
@@ -116,14 +138,26 @@ class LocalServer:
                         self.connection.close()
                         self.close_connection = True
                         return
-                    self.send_response(answer.status)
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", str(len(answer.body)))
-                    self.end_headers()
+                    if answer.trickle:
+                        self._trickle(answer)
+                    else:
+                        self.send_response(answer.status)
+                        for name, value in answer.headers.items():
+                            self.send_header(name, value)
+                        self.send_header("content-length", str(len(answer.body)))
+                        self.end_headers()
                     self.wfile.write(answer.body)
                 finally:
                     server.done()
+
+            def _trickle(self, answer: Answer) -> None:
+                lines = [f"HTTP/1.1 {answer.status} {self.responses[answer.status][0]}"]
+                lines += [f"{name}: {value}" for name, value in answer.headers.items()]
+                lines += [f"content-length: {len(answer.body)}", ""]
+                for number, line in enumerate(lines):
+                    if number:
+                        time.sleep(answer.trickle)
+                    self.wfile.write(f"{line}\r\n".encode())
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve  # noqa: N815
 

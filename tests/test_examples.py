@@ -130,3 +130,17 @@ def test_from_files() -> None:
 def test_validate_example_folder() -> None:
     """``meshlib validate`` accepts the example Bookinfo folder, printing nothing."""
     assert run("-m", "meshlib", "validate", str(EXAMPLES / "bookinfo")) == ""
+
+
+def test_resilience() -> None:
+    """One connection and one pending slot: the third request is 503 UO; the endpoint
+    that answers 500 is ejected after three, the others share the rest."""
+    lines = run_example("resilience.py").splitlines()
+    assert lines[:3] == [
+        "request 1: 200 flags=- x-envoy-overloaded=-",
+        "request 2: 200 flags=- x-envoy-overloaded=-",
+        "request 3: 503 flags=UO x-envoy-overloaded=true",
+    ]
+    served = dict(line.rsplit(": ", 1) for line in lines[3:])
+    assert served["10.0.0.1:8000 500"] == "3"
+    assert int(served["10.0.0.2:8000 200"]) + int(served["10.0.0.3:8000 200"]) == 27

@@ -97,7 +97,9 @@ def test_default_policy_retries_connect_failures_twice_on_other_hosts() -> None:
     assert len({a.address for a in trace.sends}) == 3
     assert trace.reply.reply.status == 503
     assert trace.info.flags == ("UF", "URX")  # Envoy's order
-    assert b"retried and the latest reset reason: remote connection failure" in trace.reply.reply.body
+    assert (
+        b"retried and the latest reset reason: remote connection failure" in trace.reply.reply.body
+    )
 
 
 def test_default_policy_does_not_retry_503() -> None:

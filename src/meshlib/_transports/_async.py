@@ -183,7 +183,10 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
 
     def _deliver(self, call: Call, response: httpx.Response, action: Deliver) -> httpx.Response:
         response.headers = apply_edits(response.headers, action.edits)
-        response.stream = _AsyncBodyStream(response.stream, call, self._mesh)  # type: ignore[arg-type]
+        if response.is_closed:  # the body is read already (httpx.MockTransport's are)
+            self._mesh.finish_call(call)
+        else:
+            response.stream = _AsyncBodyStream(response.stream, call, self._mesh)  # type: ignore[arg-type]
         response.extensions = {**response.extensions, EXTENSION: call.info}
         return response
 
@@ -247,11 +250,13 @@ class _AsyncBodyStream(httpx.AsyncByteStream):
         self._deadline = call.deadline
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._deadline is None:
+            async for chunk in self._stream:
+                yield chunk
+            return
         chunks = self._stream.__aiter__()
         while True:
-            remaining = math.inf
-            if self._deadline is not None:
-                remaining = self._deadline - self._mesh.clock.now()
+            remaining = self._deadline - self._mesh.clock.now()
             try:
                 with anyio.fail_after(max(remaining, 0.0)):
                     chunk = await chunks.__anext__()

@@ -156,7 +156,10 @@ class MeshTransport(httpx.BaseTransport):
 
     def _deliver(self, call: Call, response: httpx.Response, action: Deliver) -> httpx.Response:
         response.headers = apply_edits(response.headers, action.edits)
-        response.stream = _BodyStream(response.stream, call, self._mesh)  # type: ignore[arg-type]
+        if response.is_closed:  # the body is read already (httpx.MockTransport's are)
+            self._mesh.finish_call(call)
+        else:
+            response.stream = _BodyStream(response.stream, call, self._mesh)  # type: ignore[arg-type]
         response.extensions = {**response.extensions, EXTENSION: call.info}
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -76,6 +77,13 @@ def compile_table(
         cluster_policies={},
         outbound_policy=_outbound_policy(by_kind["Sidecar"], workload, outbound_policy),
         addresses=addresses,
+        wildcard_services=tuple(
+            sorted(
+                (s for name, s in services.items() if name.startswith("*")),
+                key=lambda s: len(s.host),
+                reverse=True,
+            )
+        ),
     )
     return _with_cluster_policies(table)
 
@@ -221,14 +229,4 @@ def _with_cluster_policies(table: RoutingTable) -> RoutingTable:
                 policies[(host, subset_name, port)] = effective_policy(
                     policy.traffic_policy, subset.traffic_policy if subset else None, port
                 )
-    return RoutingTable(
-        workload=table.workload,
-        virtual_hosts=table.virtual_hosts,
-        wildcard_virtual_hosts=table.wildcard_virtual_hosts,
-        destination_policies=table.destination_policies,
-        wildcard_destination_policies=table.wildcard_destination_policies,
-        services=table.services,
-        cluster_policies=policies,
-        outbound_policy=table.outbound_policy,
-        addresses=table.addresses,
-    )
+    return dataclasses.replace(table, cluster_policies=policies)

@@ -180,6 +180,8 @@ class RoutingTable:
     cluster_policies: Mapping[tuple[str, str, int], TrafficPolicy | None]
     outbound_policy: OutboundPolicy = OutboundPolicy.ALLOW_ANY
     addresses: Mapping[str, str] = field(default_factory=dict)
+    #: The wildcard ServiceEntry hosts (``*.example.com``), most specific first.
+    wildcard_services: tuple[Service, ...] = ()
 
     def virtual_host(self, host: str) -> VirtualHost | None:
         """The VirtualService routes for ``host`` (an FQDN): exact host, else the most
@@ -242,15 +244,10 @@ class RoutingTable:
         found = self.services.get(host)
         if found is not None:
             return found
-        best: Service | None = None
-        for name, candidate in self.services.items():
-            if (
-                name.startswith("*")
-                and host.endswith(name[1:])
-                and (best is None or len(name) > len(best.host))
-            ):
-                best = candidate
-        return best
+        for candidate in self.wildcard_services:
+            if host.endswith(candidate.host[1:]):
+                return candidate
+        return None
 
     def destination_policy(self, host: str) -> DestinationPolicy | None:
         """The merged DestinationRule for ``host``, looked up as a sidecar does.

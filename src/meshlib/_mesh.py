@@ -104,7 +104,10 @@ class Mesh:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.source_address = source_address or _own_address()
-        self.runtime = Runtime(client=client_locality(locality, self.workload.labels))
+        self.runtime = Runtime(
+            client=client_locality(locality, self.workload.labels),
+            connect_timeout=connect_timeout,
+        )
         self._outbound = OutboundPolicy(outbound_traffic_policy)
         self._options = EngineOptions(
             hostname=socket.gethostname(),

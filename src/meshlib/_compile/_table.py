@@ -167,6 +167,9 @@ def _lookup(exact: Mapping[str, Any], wildcards: tuple[Any, ...], host: str) -> 
     return None
 
 
+_REMEMBERED_AUTHORITIES = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class RoutingTable:
     """A compiled configuration snapshot for one workload. Read-only, shared freely."""
@@ -182,6 +185,16 @@ class RoutingTable:
     addresses: Mapping[str, str] = field(default_factory=dict)
     #: The wildcard ServiceEntry hosts (``*.example.com``), most specific first.
     wildcard_services: tuple[Service, ...] = ()
+    #: Cluster policies worked out on first use, for ports no service declares (endpoints
+    #: set in code declare none): one object per cluster for the snapshot's life.
+    _later_policies: dict[tuple[str, str, int], TrafficPolicy | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    #: ``route_host`` answers, remembered for the authorities an application calls (up to
+    #: a bound, so that calls to ever-new external hosts cannot grow it without end).
+    _route_hosts: dict[tuple[str, int], str | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def virtual_host(self, host: str) -> VirtualHost | None:
         """The VirtualService routes for ``host`` (an FQDN): exact host, else the most
@@ -196,12 +209,16 @@ class RoutingTable:
         the service's virtual hosts only on its declared ports, so on any other port the
         name is as unknown as any other (passthrough, or 502 under ``REGISTRY_ONLY``).
         """
+        key = (host, port)
+        if key in self._route_hosts:
+            return self._route_hosts[key]
         name = self.resolve_authority(host)
-        if name is None:
-            return None
-        service = self.service(name)
-        if service is not None and service.ports and service.port(port) is None:
-            return None
+        if name is not None:
+            service = self.service(name)
+            if service is not None and service.ports and service.port(port) is None:
+                name = None
+        if len(self._route_hosts) < _REMEMBERED_AUTHORITIES:
+            self._route_hosts[key] = name
         return name
 
     def resolve_authority(self, host: str) -> str | None:
@@ -274,10 +291,14 @@ class RoutingTable:
         key = (host, subset, port)
         if key in self.cluster_policies:
             return self.cluster_policies[key]
+        if key in self._later_policies:
+            return self._later_policies[key]
         policy = self.destination_policy(host)
-        if policy is None:
-            return None
-        chosen = policy.subsets.get(subset) if subset else None
-        return effective_policy(
-            policy.traffic_policy, chosen.traffic_policy if chosen else None, port
-        )
+        effective = None
+        if policy is not None:
+            chosen = policy.subsets.get(subset) if subset else None
+            effective = effective_policy(
+                policy.traffic_policy, chosen.traffic_policy if chosen else None, port
+            )
+        self._later_policies[key] = effective  # one atomic store: safe across threads
+        return effective

@@ -8,7 +8,7 @@ survive :meth:`meshlib.Mesh.apply` for clusters whose identity is unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshlib._endpoints import Endpoint
 
@@ -22,9 +22,14 @@ class ClusterKey:
     host: str
     subset: str
     port: int
+    name: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Named once: the name goes into every attempt's MeshInfo and inner transport key.
+        object.__setattr__(self, "name", f"outbound|{self.port}|{self.subset}|{self.host}")
 
     def __str__(self) -> str:
-        return f"outbound|{self.port}|{self.subset}|{self.host}"
+        return self.name
 
 
 @dataclass(slots=True, eq=False)

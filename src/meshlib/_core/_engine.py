@@ -24,6 +24,7 @@ I/O, and never blocks; the shells call it under the mesh's lock.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._hash_policy import query_parameters, request_hash
 from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
-from meshlib._core._limits import Limits, Ticket
+from meshlib._core._limits import Limits, PoolSettings, Ticket
 from meshlib._core._locality import Group, Level
 from meshlib._core._match import RequestMatcher
 from meshlib._core._outlier import Result
@@ -92,15 +93,6 @@ _RESET_FLAGS = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Pool:
-    """A cluster's ``connectionPool`` settings that shape each attempt."""
-
-    connect_timeout: float
-    idle_timeout: float | None = None
-    close_connection: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class _Plan:
     """What every attempt of one request shares."""
 
@@ -109,7 +101,6 @@ class _Plan:
     edits: HeaderEdits
     per_try: float | None
     deadline: float | None
-    pool: _Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +200,11 @@ class Call:
         route, matcher, target = routed
         service = self.table.service(target.host)
         port = _service_port(target, service, self.head.port)
-        self._note(destination=target.host, subset=target.subset, port=port)
+        self._info["destination"] = target.host
+        self._info["subset"] = target.subset
+        self._info["port"] = port
         key = ClusterKey(service.host if service else target.host, target.subset, port)
-        self._note(cluster=str(key))
+        self._info["cluster"] = str(key)
         labels = self._subset_labels(key.host, target.subset)
         if service is None or labels is None:
             yield self._reply(replies.cluster_not_found())
@@ -237,23 +230,26 @@ class Call:
         virtual_host = table.virtual_host(host)
         if virtual_host is not None and virtual_host.applies_to_port(head.port):
             source = virtual_host.source
-            self._note(virtual_service=f"{source.namespace}/{source.name}")
+            self._info["virtual_service"] = f"{source.namespace}/{source.name}"
             for route in virtual_host.routes:
                 matched, matcher = _first_match(route, head)
                 if matched:
-                    self._note(route=_route_name(route, matcher, source.namespace, source.name))
+                    self._info["route"] = _route_name(
+                        route, matcher, source.namespace, source.name
+                    )
                     return self._act(route, matcher)
             return replies.route_not_found()
         if table.service(host) is None:
             return self._unknown_host()
-        self._note(route="default")
+        self._info["route"] = "default"
         return _DEFAULT_ROUTE, None, RouteTarget(host)
 
     def _unknown_host(self) -> LocalReply | None:
         """No route for the authority: Istio's passthrough (None), or under
         ``REGISTRY_ONLY`` its block_all route."""
         if self.table.outbound_policy is OutboundPolicy.REGISTRY_ONLY:
-            self._note(route="block_all", cluster=_BLACKHOLE)
+            self._info["route"] = "block_all"
+            self._info["cluster"] = _BLACKHOLE
             return replies.registry_only()
         return None
 
@@ -359,11 +355,13 @@ class Call:
         port = _service_port(target, service, self.head.port)
         key = ClusterKey(service.host, target.subset, port)
         cluster = self._cached_cluster(key, service, labels)
-        host = cluster.topology.pick(self.rng, self.clock()) if cluster is not None else None
+        if cluster is None:
+            return None
+        host = cluster.topology.pick(self.rng, self.clock())
         if host is None:
             return None
         edits = self._request_edits(route, main)
-        pool = self._pool(key)
+        pool = cluster.pool
         authority = edits.authority if edits.authority is not None else self.head.authority
         if self.options.shadow_host_suffix:
             name, colon, number = authority.partition(":")
@@ -406,7 +404,6 @@ class Call:
             edits=self._request_edits(route, target),
             per_try=per_try,
             deadline=deadline,
-            pool=self._pool(key),
         )
         tried: list[HostState] = []
         retries = 0
@@ -433,8 +430,8 @@ class Call:
             if refused is not None:
                 yield self._reply(refused)
                 return
-            outcome = yield Send(self._attempt(host, plan, retries + 1))
-            self._note(elapsed=self.clock() - self.started)
+            outcome = yield Send(self._attempt(host, plan, cluster.pool, retries + 1))
+            self._info["elapsed"] = self.clock() - self.started
             self._observe(cluster, host, outcome)
             self._end_retry()
             if isinstance(outcome, RouteTimeout):
@@ -460,10 +457,8 @@ class Call:
             if isinstance(outcome, Responded):
                 if exhausted:
                     self._flag("URX")
-                self._note(details="via_upstream")
-                context = self._format_context()
-                edits = response_edits(route.spec.headers, context)
-                edits = edits.then(response_edits(target.headers, context))
+                self._info["details"] = "via_upstream"
+                edits = self._response_edits(route, target)
                 if self._set_cookie is not None:
                     edits = edits.then(HeaderEdits(add=(("set-cookie", self._set_cookie),)))
                 yield Deliver(edits)
@@ -553,7 +548,10 @@ class Call:
     def _passthrough(self) -> Generator[Action, Any, None]:
         """Istio's PassthroughCluster: sent as is, no retries, no timeout."""
         head = self.head
-        self._note(route="allow_any", cluster=_PASSTHROUGH, destination=head.host, port=head.port)
+        self._info["route"] = "allow_any"
+        self._info["cluster"] = _PASSTHROUGH
+        self._info["destination"] = head.host
+        self._info["port"] = head.port
         attempt = Attempt(
             number=1,
             scheme=head.scheme,
@@ -566,11 +564,11 @@ class Call:
             connect_timeout=self.options.connect_timeout,
         )
         self._info["attempts"] = 1
-        self._note(endpoint=f"{head.host}:{head.port}")
+        self._info["endpoint"] = f"{head.host}:{head.port}"
         outcome = yield Send(attempt)
-        self._note(elapsed=self.clock() - self.started)
+        self._info["elapsed"] = self.clock() - self.started
         if isinstance(outcome, Responded):
-            self._note(details="via_upstream")
+            self._info["details"] = "via_upstream"
             yield Deliver()
             return
         if isinstance(outcome, RouteTimeout):
@@ -603,7 +601,8 @@ class Call:
             host = HostState(Endpoint(self.head.host), self.head.host, self.head.port)
             topology = Topology((Level(0, (Group("", (host,)),)),), RandomBalancer)
             limits = self.runtime.limits(key, policy)
-            return ClusterRuntime(key, topology, (), policy, limits=limits)
+            pool = self.runtime.pool_settings(policy)
+            return ClusterRuntime(key, topology, (), policy, limits=limits, pool=pool)
         dns = self.runtime.dns
         answers = (
             tuple(dns.get(e.address) for e in service.endpoints)
@@ -659,15 +658,12 @@ class Call:
                 )
         return host
 
-    def _attempt(self, host: HostState, plan: _Plan, number: int) -> Attempt:
+    def _attempt(self, host: HostState, plan: _Plan, pool: PoolSettings, number: int) -> Attempt:
         host.active += 1
         self._active = host
         self._info["attempts"] = number
-        self._note(endpoint=host.name)
-        headers = [("x-envoy-attempt-count", str(number))]
-        if plan.pool.close_connection:
-            headers.append(("connection", "close"))
-        edits = plan.edits.then(HeaderEdits(set=tuple(headers)))
+        self._info["endpoint"] = host.name
+        edits = plan.edits.then(_attempt_edits(number, close=pool.close_connection))
         if plan.deadline is not None or plan.per_try is not None:
             # Envoy tells the upstream how long it will wait: x-envoy-expected-rq-timeout-ms.
             remaining = plan.deadline - self.clock() if plan.deadline is not None else None
@@ -687,36 +683,30 @@ class Call:
             edits=edits,
             per_try_timeout=plan.per_try,
             deadline=plan.deadline,
-            connect_timeout=plan.pool.connect_timeout,
-            idle_timeout=plan.pool.idle_timeout,
+            connect_timeout=pool.connect_timeout,
+            idle_timeout=pool.idle_timeout,
             cluster=plan.key,
             host=host,
         )
 
-    def _pool(self, key: ClusterKey) -> _Pool:
-        """The cluster's ``connectionPool``: ``tcp.connectTimeout`` (else the mesh's, 10 s),
-        ``http.idleTimeout`` (else the inner transport's keep-alive expiry), and
-        ``http.maxRequestsPerConnection: 1``, which turns keep-alive off."""
-        policy = self.table.cluster_policy(key.host, key.subset, key.port)
-        pool = policy.connection_pool if policy is not None else None
-        if pool is None:
-            return _Pool(self.options.connect_timeout)
-        tcp, http = pool.tcp, pool.http
-        connect = tcp.connect_timeout if tcp is not None else None
-        idle = http.idle_timeout if http is not None else None
-        return _Pool(
-            connect_timeout=connect.seconds if connect else self.options.connect_timeout,
-            idle_timeout=idle.seconds if idle else None,
-            close_connection=http is not None and http.max_requests_per_connection == 1,
-        )
-
     def _request_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
-        context = self._format_context()
         spec = route.spec
-        edits = request_edits(spec.headers, context).then(request_edits(target.headers, context))
+        edits = _NO_EDITS
+        if spec.headers is not None or target.headers is not None:
+            context = self._format_context()
+            edits = request_edits(spec.headers, context).then(
+                request_edits(target.headers, context)
+            )
         if spec.rewrite is not None and spec.rewrite.authority:
             edits = edits.then(HeaderEdits(authority=spec.rewrite.authority))
         return edits
+
+    def _response_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
+        if route.spec.headers is None and target.headers is None:
+            return _NO_EDITS
+        context = self._format_context()
+        edits = response_edits(route.spec.headers, context)
+        return edits.then(response_edits(target.headers, context))
 
     def _path(self, route: CompiledRoute, matcher: RequestMatcher | None) -> str:
         return rewrite_path(self.head.path, route.spec.rewrite, matcher.uri if matcher else None)
@@ -759,7 +749,8 @@ class Call:
     def _reply(self, reply: LocalReply) -> Reply:
         for flag in reply.flags:
             self._flag(flag)
-        self._note(details=reply.details, elapsed=self.clock() - self.started)
+        self._info["details"] = reply.details
+        self._info["elapsed"] = self.clock() - self.started
         return Reply(reply.for_grpc() if self.head.is_grpc else reply)
 
     def _release(self) -> None:
@@ -784,13 +775,23 @@ class Call:
             upstream_cluster=self._info.get("cluster", ""),
         )
 
-    def _note(self, **values: Any) -> None:
-        self._info.update(values)
-
     def _flag(self, flag: str) -> None:
         flags = self._info["flags"]
         if flag not in flags:
             self._info["flags"] = (*flags, flag)
+
+
+_NO_EDITS = HeaderEdits()
+
+
+@functools.lru_cache(maxsize=64)
+def _attempt_edits(number: int, *, close: bool) -> HeaderEdits:
+    """``x-envoy-attempt-count`` (Istio turns it on), and ``connection: close`` when
+    ``maxRequestsPerConnection: 1`` turns keep-alive off."""
+    headers = [("x-envoy-attempt-count", str(number))]
+    if close:
+        headers.append(("connection", "close"))
+    return HeaderEdits(set=tuple(headers))
 
 
 def _passthrough_lb(policy: TrafficPolicy | None) -> bool:

@@ -87,6 +87,10 @@ class HeaderEdits:
 
     def then(self, other: HeaderEdits) -> HeaderEdits:
         """These edits followed by ``other`` (a later ``set`` of a header wins)."""
+        if not other:
+            return self
+        if not self:
+            return other
         return HeaderEdits(
             self.set + other.set,
             self.add + other.add,

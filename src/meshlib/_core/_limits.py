@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from meshlib._core._cluster import HostState
 from meshlib.config import TrafficPolicy
 
-__all__ = ["Admission", "Limits", "Ticket", "limits_for"]
+__all__ = ["Admission", "Limits", "PoolSettings", "Ticket", "limits_for", "pool_settings"]
 
 UNLIMITED = 2**32 - 1
 
@@ -165,4 +165,30 @@ def limits_for(policy: TrafficPolicy | None) -> Limits:
         max_retries=_limit(http.max_retries) if http is not None else UNLIMITED,
         budget_percent=percent,
         budget_min_concurrency=(budget.min_retry_concurrency or 3) if budget else 3,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """A cluster's ``connectionPool`` settings that shape each attempt: ``tcp.connectTimeout``
+    (else the mesh's, 10 s), ``http.idleTimeout`` (else the inner transport's keep-alive
+    expiry), and ``http.maxRequestsPerConnection: 1``, which turns keep-alive off."""
+
+    connect_timeout: float = 10.0
+    idle_timeout: float | None = None
+    close_connection: bool = False
+
+
+def pool_settings(policy: TrafficPolicy | None, connect_timeout: float) -> PoolSettings:
+    """The :class:`PoolSettings` of a cluster's effective policy."""
+    pool = policy.connection_pool if policy is not None else None
+    if pool is None:
+        return PoolSettings(connect_timeout)
+    tcp, http = pool.tcp, pool.http
+    connect = tcp.connect_timeout if tcp is not None else None
+    idle = http.idle_timeout if http is not None else None
+    return PoolSettings(
+        connect_timeout=connect.seconds if connect else connect_timeout,
+        idle_timeout=idle.seconds if idle else None,
+        close_connection=http is not None and http.max_requests_per_connection == 1,
     )

@@ -67,24 +67,21 @@ class RetryPolicy:
     def retries_response(
         self, status: int, headers: Mapping[str, str], request_headers: Mapping[str, str]
     ) -> bool:
-        """Should a response with ``status`` and ``headers`` be retried (Envoy's order)?"""
+        """Should a response with ``status`` and ``headers`` be retried (Envoy's order:
+        a response carrying ``x-envoy-ratelimited`` is retried only on
+        ``envoy-ratelimited``, whatever else would match)?"""
         on = self.retry_on
-        if "x-envoy-ratelimited" in headers:
-            return "envoy-ratelimited" in on
-        if "5xx" in on and status >= 500:
+        if "envoy-ratelimited" in on and "x-envoy-ratelimited" in headers:
             return True
-        if "gateway-error" in on and status in _GATEWAY_ERRORS:
-            return True
-        if "retriable-4xx" in on and status == 409:
-            return True
-        if "retriable-status-codes" in on and status in self._codes(request_headers):
-            return True
-        if "retriable-headers" in on and _has_retriable_header(headers, request_headers):
-            return True
-        grpc = headers.get("grpc-status")
-        return grpc is not None and any(
-            token in on and str(code) == grpc for token, code in _GRPC_CODES.items()
+        retry = (
+            ("5xx" in on and status >= 500)
+            or ("gateway-error" in on and status in _GATEWAY_ERRORS)
+            or ("retriable-4xx" in on and status == 409)
+            or ("retriable-status-codes" in on and status in self._codes(request_headers))
+            or ("retriable-headers" in on and _has_retriable_header(headers, request_headers))
+            or (not on.isdisjoint(_GRPC_CODES) and _grpc_retriable(on, headers))
         )
+        return retry and "x-envoy-ratelimited" not in headers
 
     def _codes(self, request_headers: Mapping[str, str]) -> frozenset[int]:
         extra = request_headers.get("x-envoy-retriable-status-codes", "")
@@ -101,6 +98,14 @@ class RetryPolicy:
         if failure is Failure.REFUSED_STREAM and "refused-stream" in on:
             return True
         return bool(on & {"reset", "5xx", "gateway-error"})
+
+
+def _grpc_retriable(on: frozenset[str], headers: Mapping[str, str]) -> bool:
+    """A gRPC status in the response headers that ``on`` lists (trailers never count)."""
+    grpc = headers.get("grpc-status")
+    return grpc is not None and any(
+        token in on and str(code) == grpc for token, code in _GRPC_CODES.items()
+    )
 
 
 def _has_retriable_header(headers: Mapping[str, str], request_headers: Mapping[str, str]) -> bool:

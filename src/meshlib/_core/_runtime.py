@@ -16,7 +16,7 @@ from meshlib._core._balancer import Balancer, LeastRequest, RandomBalancer, Roun
 from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._hash_policy import hash_table
 from meshlib._core._hashring import host_key
-from meshlib._core._limits import Limits, limits_for
+from meshlib._core._limits import Limits, PoolSettings, limits_for, pool_settings
 from meshlib._core._locality import REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, arrange
 from meshlib._core._outlier import Detector, detector_for
 from meshlib._core._topology import HashBuilder, HashTable, Topology
@@ -126,6 +126,7 @@ class ClusterRuntime:
     source: tuple[object, ...]
     policy: TrafficPolicy | None = None
     limits: Limits = field(default_factory=Limits)
+    pool: PoolSettings = field(default_factory=PoolSettings)
     detector: Detector | None = None
     last_sweep: float = 0.0
 
@@ -160,7 +161,12 @@ class Runtime:
     dns: dict[str, DnsAnswer] = field(default_factory=dict)
     dns_refresh: float = 60.0
     client: Locality = field(default_factory=Locality)
+    connect_timeout: float = 10.0  # the mesh's, for clusters that set none
     _limits: dict[ClusterKey, tuple[TrafficPolicy | None, Limits]] = field(default_factory=dict)
+
+    def pool_settings(self, policy: TrafficPolicy | None) -> PoolSettings:
+        """The connection-pool settings of a cluster with ``policy``."""
+        return pool_settings(policy, self.connect_timeout)
 
     def limits(self, key: ClusterKey, policy: TrafficPolicy | None) -> Limits:
         """The circuit breakers of ``key``: one object for the cluster's whole life, so that
@@ -242,6 +248,7 @@ class Runtime:
             source,
             policy,
             limits=self.limits(key, policy),
+            pool=self.pool_settings(policy),
             detector=detector_for(outlier),
             last_sweep=last_sweep,
         )
@@ -251,7 +258,12 @@ class Runtime:
 
 def _same(first: tuple[object, ...], second: tuple[object, ...]) -> bool:
     """Same objects, compared by identity: snapshots never change, so identity is enough."""
-    return len(first) == len(second) and all(a is b for a, b in zip(first, second, strict=True))
+    if len(first) != len(second):
+        return False
+    for a, b in zip(first, second):  # noqa: B905, SIM110 - the hot path: no generator
+        if a is not b:
+            return False
+    return True
 
 
 def _carry_over(host: HostState, previous: HostState | None) -> HostState:

@@ -33,6 +33,7 @@ from meshlib._core._actions import (
     WaitForConnection,
 )
 from meshlib._core._engine import Call
+from meshlib._core._request import RequestHead
 from meshlib._transports._common import (
     EXTENSION,
     Upstream,
@@ -121,7 +122,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
                     rewind(request, start)
                 if response is not None:
                     await response.aclose()
-                response, error, result = await self._send(request, action.attempt)
+                response, error, result = await self._send(request, action.attempt, call.head)
             elif isinstance(action, Sleep):
                 await mesh.clock.asleep(action.seconds)
             elif isinstance(action, WaitForConnection):
@@ -129,7 +130,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
             elif isinstance(action, Resolve):
                 result = await _resolve(action.names)
             elif isinstance(action, Shadow):
-                self._shadow(request, action.attempts)
+                self._shadow(request, action.attempts, call.head)
             elif isinstance(action, Reply):
                 if response is not None:
                     await response.aclose()
@@ -162,7 +163,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
             await granted.wait()
 
     async def _send(
-        self, request: httpx.Request, attempt: Attempt
+        self, request: httpx.Request, attempt: Attempt, head: RequestHead
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
         now = self._mesh.clock.now()
         budget = budget_for(request, attempt, now)
@@ -170,7 +171,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         try:
             with bounded(bound_for(attempt, now)) as bound:
                 response = await inner.handle_async_request(
-                    inner_request(request, attempt, budget)
+                    inner_request(request, attempt, budget, head)
                 )
         except httpx.TransportError as error:
             outcome = outcome_of_expiry(bound) if bound is not None else None
@@ -200,7 +201,9 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
             inner = self._inner[upstream] = self._factory(upstream)
         return inner
 
-    def _shadow(self, request: httpx.Request, attempts: tuple[Attempt, ...]) -> None:
+    def _shadow(
+        self, request: httpx.Request, attempts: tuple[Attempt, ...], head: RequestHead
+    ) -> None:
         """Mirror the request: fire and forget, in the transport's task group."""
         if not isinstance(request.stream, httpx.ByteStream):
             logger.debug(
@@ -209,11 +212,11 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
             return
         for attempt in attempts:
             if self._task_group is not None:
-                self._task_group.start_soon(self._mirror, request, attempt)
+                self._task_group.start_soon(self._mirror, request, attempt, head)
             elif sniffio.current_async_library() == "asyncio":
                 import asyncio  # only asyncio can run tasks outside a group
 
-                task = asyncio.get_running_loop().create_task(self._mirror(request, attempt))
+                task = asyncio.get_running_loop().create_task(self._mirror(request, attempt, head))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             else:
@@ -223,11 +226,13 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
                     attempt.url,
                 )
 
-    async def _mirror(self, request: httpx.Request, attempt: Attempt) -> None:
+    async def _mirror(self, request: httpx.Request, attempt: Attempt, head: RequestHead) -> None:
         budget = budget_for(request, attempt, self._mesh.clock.now())
         try:
             inner = self._transport_for(attempt)
-            response = await inner.handle_async_request(inner_request(request, attempt, budget))
+            response = await inner.handle_async_request(
+                inner_request(request, attempt, budget, head)
+            )
             await response.aread()
             await response.aclose()
         except Exception:  # a mirror never affects the caller

@@ -22,7 +22,7 @@ import enum
 import ssl
 import time
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,14 +79,23 @@ class Bound:
 _BOUND: ContextVar[Bound | None] = ContextVar("meshlib_bound", default=None)
 
 
-@contextlib.contextmanager
-def bounded(bound: Bound | None) -> Iterator[Bound | None]:
-    """Run the attempt's I/O in this context under ``bound``."""
-    token = _BOUND.set(bound)
-    try:
-        yield bound
-    finally:
-        _BOUND.reset(token)
+class bounded:  # noqa: N801 - used as a context manager, like contextlib's
+    """Run the attempt's I/O in this context under ``bound`` (None: no deadlines)."""
+
+    __slots__ = ("_bound", "_token")
+
+    def __init__(self, bound: Bound | None) -> None:
+        self._bound = bound
+        self._token: Token[Bound | None] | None = None
+
+    def __enter__(self) -> Bound | None:
+        if self._bound is not None or _BOUND.get() is not None:
+            self._token = _BOUND.set(self._bound)
+        return self._bound
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _BOUND.reset(self._token)
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from meshlib._core._actions import (
     WaitForConnection,
 )
 from meshlib._core._engine import Call
+from meshlib._core._request import RequestHead
 from meshlib._transports._common import (
     EXTENSION,
     Upstream,
@@ -102,7 +103,7 @@ class MeshTransport(httpx.BaseTransport):
                     rewind(request, start)
                 if response is not None:
                     response.close()  # a retry supersedes the previous response
-                response, error, result = self._send(request, action.attempt)
+                response, error, result = self._send(request, action.attempt, call.head)
             elif isinstance(action, Sleep):
                 mesh.clock.sleep(action.seconds)
             elif isinstance(action, WaitForConnection):
@@ -110,7 +111,7 @@ class MeshTransport(httpx.BaseTransport):
             elif isinstance(action, Resolve):
                 result = _resolve(action.names)
             elif isinstance(action, Shadow):
-                self._shadow(request, action.attempts)
+                self._shadow(request, action.attempts, call.head)
             elif isinstance(action, Reply):
                 if response is not None:
                     response.close()
@@ -137,14 +138,14 @@ class MeshTransport(httpx.BaseTransport):
         granted.wait(action.timeout)
 
     def _send(
-        self, request: httpx.Request, attempt: Attempt
+        self, request: httpx.Request, attempt: Attempt, head: RequestHead
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
         now = self._mesh.clock.now()
         budget = budget_for(request, attempt, now)
         inner = self._transport_for(attempt)
         try:
             with bounded(bound_for(attempt, now)) as bound:
-                response = inner.handle_request(inner_request(request, attempt, budget))
+                response = inner.handle_request(inner_request(request, attempt, budget, head))
         except httpx.TransportError as error:
             outcome = outcome_of_expiry(bound) if bound is not None else None
             if outcome is None:
@@ -176,7 +177,9 @@ class MeshTransport(httpx.BaseTransport):
                     inner = self._inner[upstream] = self._factory(upstream)
         return inner
 
-    def _shadow(self, request: httpx.Request, attempts: tuple[Attempt, ...]) -> None:
+    def _shadow(
+        self, request: httpx.Request, attempts: tuple[Attempt, ...], head: RequestHead
+    ) -> None:
         """Mirror the request: fire and forget on a small thread pool."""
         if not isinstance(request.stream, httpx.ByteStream):
             logger.debug(
@@ -188,13 +191,13 @@ class MeshTransport(httpx.BaseTransport):
                 if self._mirror_pool is None:
                     self._mirror_pool = ThreadPoolExecutor(4, thread_name_prefix="meshlib-mirror")
         for attempt in attempts:
-            self._mirror_pool.submit(self._mirror, request, attempt)
+            self._mirror_pool.submit(self._mirror, request, attempt, head)
 
-    def _mirror(self, request: httpx.Request, attempt: Attempt) -> None:
+    def _mirror(self, request: httpx.Request, attempt: Attempt, head: RequestHead) -> None:
         budget = budget_for(request, attempt, self._mesh.clock.now())
         try:
             response = self._transport_for(attempt).handle_request(
-                inner_request(request, attempt, budget)
+                inner_request(request, attempt, budget, head)
             )
             response.read()
             response.close()
@@ -222,21 +225,22 @@ class _BodyStream(httpx.SyncByteStream):
         self._deadline = call.deadline
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._deadline is None:
+            yield from self._stream
+            return
         chunks = iter(self._stream)
         while True:
-            bound = None
-            if self._deadline is not None:
-                now = self._mesh.clock.now()
-                if now > self._deadline:
-                    raise httpx.ReadTimeout("upstream request timeout (route timeout)")
-                bound = Bound(route=time.monotonic() + (self._deadline - now))
+            now = self._mesh.clock.now()
+            if now > self._deadline:
+                raise httpx.ReadTimeout("upstream request timeout (route timeout)")
+            bound = Bound(route=time.monotonic() + (self._deadline - now))
             try:
                 with bounded(bound):
                     chunk = next(chunks)
             except StopIteration:
                 return
             except httpx.ReadTimeout:
-                if bound is not None and bound.expired is not None:
+                if bound.expired is not None:
                     raise httpx.ReadTimeout("upstream request timeout (route timeout)") from None
                 raise
             yield chunk

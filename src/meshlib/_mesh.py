@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import logging
 import os
@@ -14,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from meshlib._clock import Clock, SystemClock
 from meshlib._compile import OutboundPolicy, RoutingTable, Workload, compile_table
-from meshlib._core._engine import Call, EngineOptions, FaultOverride
+from meshlib._core._engine import Call, EngineOptions
+from meshlib._core._fault import FaultPolicy
 from meshlib._core._request import RequestHead
 from meshlib._core._runtime import Runtime, client_locality
 from meshlib._endpoints import Endpoint
+from meshlib._fault_scope import MeshFaults, matching
 from meshlib._hostnames import DEFAULT_DOMAIN, expand
 from meshlib._transports._async import AsyncMeshTransport, AsyncTransportFactory
 from meshlib._transports._sync import MeshTransport, TransportFactory
@@ -115,7 +116,10 @@ class Mesh:
             raise_upstream_errors=UpstreamErrors(upstream_errors) is UpstreamErrors.RAISE,
             shadow_host_suffix=shadow_host_suffix,
             source_address=self.source_address,
+            fault_override=self._injected_fault,
         )
+        #: Faults injected on this mesh from code, for every thread (:mod:`meshlib.testing`).
+        self.injected_faults = MeshFaults()
         self._resources: tuple[Resource[Any], ...] = ()
         self._endpoints: dict[str, tuple[Endpoint, ...]] = {}
         self._table = compile_table((), self.workload, outbound_policy=self._outbound)
@@ -231,6 +235,11 @@ class Mesh:
         with self.lock:
             call.finish()
 
-    def set_fault_override(self, override: FaultOverride | None) -> None:
-        """Install the test kit's fault hook (see :mod:`meshlib.testing`)."""
-        self._options = dataclasses.replace(self._options, fault_override=override)
+    def _injected_fault(
+        self, head: RequestHead, destination: str, subset: str
+    ) -> FaultPolicy | None:
+        """The fault :func:`meshlib.testing.fault` injects into this request, if any."""
+        return matching(self.injected_faults, head, destination, subset, self._fqdn)
+
+    def _fqdn(self, host: str) -> str:
+        return expand(host, self.workload.namespace, self.workload.domain)

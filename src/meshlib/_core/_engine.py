@@ -209,7 +209,7 @@ class Call:
         if service is None or labels is None:
             yield self._reply(replies.cluster_not_found())
             return
-        delayed = yield from self._faults(route)
+        delayed = yield from self._faults(route.fault)
         if delayed is None:
             return
         yield from self._mirrors(route, matcher, target)
@@ -295,10 +295,10 @@ class Call:
         subset = policy.subsets.get(subset_name) if policy is not None else None
         return subset.labels if subset is not None else None
 
-    def _faults(self, route: CompiledRoute) -> Generator[Action, Any, bool | None]:
-        """Step 4: delay, then abort. Returns whether a delay was injected, or None when
-        an abort answered the request."""
-        fault = route.fault
+    def _faults(self, fault: FaultPolicy | None) -> Generator[Action, Any, bool | None]:
+        """Step 4: delay, then abort (the route's ``fault``, unless one injected from code
+        replaces it). Returns whether a delay was injected, or None when an abort
+        answered the request."""
         override = self.options.fault_override
         if override is not None:
             fault = (
@@ -546,12 +546,15 @@ class Call:
     # ------------------------------------------------------------------- the pieces
 
     def _passthrough(self) -> Generator[Action, Any, None]:
-        """Istio's PassthroughCluster: sent as is, no retries, no timeout."""
+        """Istio's PassthroughCluster: sent as is, no retries, no timeout. (A fault
+        injected from code still applies: tests fail external calls too.)"""
         head = self.head
         self._info["route"] = "allow_any"
         self._info["cluster"] = _PASSTHROUGH
         self._info["destination"] = head.host
         self._info["port"] = head.port
+        if (yield from self._faults(None)) is None:
+            return
         attempt = Attempt(
             number=1,
             scheme=head.scheme,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from meshlib._core._replies import LocalReply, fault_abort
 from meshlib.config import HTTPFaultInjection
 
-__all__ = ["FaultPolicy", "fault_policy"]
+__all__ = ["GRPC_CODES", "FaultPolicy", "fault_policy"]
 
-_GRPC_CODES = {
+GRPC_CODES = {
     "OK": 0,
     "CANCELLED": 1,
     "UNKNOWN": 2,
@@ -86,7 +86,7 @@ def fault_policy(fault: HTTPFaultInjection | None) -> FaultPolicy | None:
     abort = fault.abort
     if abort is not None and (abort.http_status is not None or abort.grpc_status is not None):
         numerator = int(abort.percentage.value * 10_000) if abort.percentage is not None else 0
-        grpc = _GRPC_CODES.get(abort.grpc_status) if abort.grpc_status is not None else None
+        grpc = GRPC_CODES.get(abort.grpc_status) if abort.grpc_status is not None else None
         policy = FaultPolicy(
             policy.delay,
             policy.delay_numerator,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from meshlib._transports._async import AsyncMeshTransport
     from meshlib._transports._sync import MeshTransport
 
-__all__ = ["Backends", "Handler", "UpstreamCall"]
+__all__ = ["Backends", "Handler", "MemoryTransport", "UpstreamCall"]
 
 #: An endpoint's handler: a request in, a response out (or an httpx exception raised,
 #: ``httpx.ConnectError`` for a refused connection). Async handlers serve async clients.
@@ -131,14 +131,16 @@ class Backends:
 
     def transport(self) -> MeshTransport:
         """A sync mesh transport whose endpoints are the mounted handlers."""
-        return self._mesh.transport(self._inner)
+        return self._mesh.transport(self.inner)
 
     def async_transport(self) -> AsyncMeshTransport:
         """An async mesh transport (asyncio and trio) whose endpoints are the handlers."""
-        return self._mesh.async_transport(self._inner)
+        return self._mesh.async_transport(self.inner)
 
-    def _inner(self, upstream: Upstream) -> _MemoryTransport:
-        return _MemoryTransport(upstream, self._by_address, self._ledger, self._mesh)
+    def inner(self, upstream: Upstream) -> MemoryTransport:
+        """The inner transport of one endpoint, sync and async (a ``transport_factory``
+        for :meth:`Mesh.transport` and :meth:`Mesh.async_transport`)."""
+        return MemoryTransport(upstream, self._by_address, self._ledger, self._mesh)
 
     # ------------------------------------------------------------------ the record
 
@@ -201,7 +203,7 @@ class Backends:
         return "\n".join(lines)
 
 
-class _MemoryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class MemoryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """The inner transport of one endpoint: calls its handler, records the attempt."""
 
     def __init__(

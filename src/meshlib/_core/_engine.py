@@ -100,6 +100,7 @@ class _Plan:
     path: str
     edits: HeaderEdits
     per_try: float | None
+    timeout: float | None
     deadline: float | None
 
 
@@ -403,6 +404,7 @@ class Call:
             path=self._path(route, matcher),
             edits=self._request_edits(route, target),
             per_try=per_try,
+            timeout=route.timeout,
             deadline=deadline,
         )
         tried: list[HostState] = []
@@ -668,10 +670,7 @@ class Call:
         self._info["endpoint"] = host.name
         edits = plan.edits.then(_attempt_edits(number, close=pool.close_connection))
         if plan.deadline is not None or plan.per_try is not None:
-            # Envoy tells the upstream how long it will wait: x-envoy-expected-rq-timeout-ms.
-            remaining = plan.deadline - self.clock() if plan.deadline is not None else None
-            expected = min(t for t in (plan.per_try, remaining) if t is not None)
-            millis = str(max(0, int(expected * 1000)))
+            millis = str(self._expected_timeout_ms(plan, number))
             edits = edits.then(HeaderEdits(set=(("x-envoy-expected-rq-timeout-ms", millis),)))
         return Attempt(
             number=number,
@@ -691,6 +690,19 @@ class Call:
             cluster=plan.key,
             host=host,
         )
+
+    def _expected_timeout_ms(self, plan: _Plan, number: int) -> int:
+        """``x-envoy-expected-rq-timeout-ms``, as Envoy's ``setTimeoutHeaders`` computes
+        it: the per-try timeout, else the route timeout; on a retry, no more than what
+        is left of the route timeout, in whole milliseconds elapsed."""
+        per_try_ms = int(plan.per_try * 1000) if plan.per_try is not None else None
+        if plan.deadline is None or plan.timeout is None:
+            return per_try_ms or 0
+        route_ms = int(plan.timeout * 1000)
+        if number > 1:
+            elapsed_ms = int((self.clock() - (plan.deadline - plan.timeout)) * 1000)
+            route_ms = max(0, route_ms - elapsed_ms)
+        return route_ms if per_try_ms is None else min(per_try_ms, route_ms)
 
     def _request_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
         spec = route.spec

@@ -144,3 +144,33 @@ def test_resilience() -> None:
     served = dict(line.rsplit(": ", 1) for line in lines[3:])
     assert served["10.0.0.1:8000 500"] == "3"
     assert int(served["10.0.0.2:8000 200"]) + int(served["10.0.0.3:8000 200"]) == 27
+
+
+def test_load_balancing() -> None:
+    """Each user's five requests land on one endpoint, and the users use every endpoint;
+    least request gives the slow endpoint well under its third, round robin exactly it."""
+    lines = run_example("load_balancing.py").splitlines()
+    users = [line for line in lines if line.startswith("x-user ")]
+    assert len(users) == 8
+    assert all(re.fullmatch(r"x-user \w+: 10\.0\.0\.\d:8000 5 of 5", line) for line in users)
+    assert {line.split(": ")[1].split()[0] for line in users} == {
+        "10.0.0.1:8000",
+        "10.0.0.2:8000",
+        "10.0.0.3:8000",
+    }
+
+    def counts(policy: str) -> dict[str, int]:
+        line = next(line for line in lines if line.startswith(f"{policy}: "))
+        return {m[0]: int(m[1]) for m in re.findall(r"(10\.0\.0\.\d):8000 (\d+)", line)}
+
+    least = counts("LEAST_REQUEST")
+    assert sum(least.values()) == 120
+    assert least["10.0.0.3"] <= 30
+    assert least["10.0.0.3"] < min(least["10.0.0.1"], least["10.0.0.2"])
+    assert counts("ROUND_ROBIN") == {"10.0.0.1": 40, "10.0.0.2": 40, "10.0.0.3": 40}
+
+
+def test_testing_example_suite_passes() -> None:
+    """``pytest examples/testing``: the product-page tests of the testing guide pass."""
+    output = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/testing")
+    assert "5 passed" in output

@@ -1,6 +1,7 @@
-"""Run the benchmarks in turn: configuration load, HTTP end to end, routing, hashing.
+"""Run the benchmarks in turn: configuration load, HTTP end to end, routing, hashing,
+load balancing, resilience policies.
 
-Run: ``python -m benchmarks`` (2 to 4 minutes), ``python -m benchmarks --quick`` for a
+Run: ``python -m benchmarks`` (3 to 5 minutes), ``python -m benchmarks --quick`` for a
 smoke run (the compile benchmark has no quick mode), or name some:
 ``python -m benchmarks http routing``. Each benchmark prints its table and saves
 ``benchmarks/results/<name>.json``.
@@ -20,6 +21,8 @@ BENCHMARKS = {
     "http": ("meshlib transports against plain httpx", True),
     "routing": ("the routing decision alone, by number of hosts", True),
     "hashring": ("consistent-hash tables: build and lookup", True),
+    "balancing": ("load balancers: cost per pick by endpoint count, cluster builds", True),
+    "resilience": ("retries, timeouts, circuit breakers, outlier detection per request", True),
 }
 
 

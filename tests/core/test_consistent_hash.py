@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
 from xxhash import xxh64_intdigest
 
-from meshlib import Mesh
-from meshlib._core._actions import Attempt, Deliver, Outcome, Responded
+from meshlib import Endpoint, Mesh
+from meshlib._core._actions import Attempt, Deliver, Outcome, Responded, Send
 from meshlib._core._hashring import Maglev, RingHash, host_key
-from tests.core.builders import URL, service_mesh
+from meshlib._transports._common import request_head
+from tests.core.builders import HOST, URL, service_mesh
 from tests.core.drive import drive
 
 HEADER = "loadBalancer: {consistentHash: {httpHeaderName: x-user}}\n"
@@ -134,3 +136,51 @@ def test_an_ejected_host_hands_its_keys_to_the_others() -> None:
     assert moved != home
     mesh.clock.advance(40.0)  # type: ignore[attr-defined]
     assert endpoint_for(mesh, {"x-user": "alice"}) == home
+
+
+def test_a_repeated_header_hashes_every_value_sorted() -> None:
+    """``x-user`` sent on two lines hashes both values, sorted and chained (Envoy's
+    multi-value header hash), not the ``,``-joined string."""
+    from meshlib._core._hash_policy import header_hash
+
+    mesh = service_mesh(None, HEADER, endpoints=5)
+    ring = RingHash([(host_key(h, 80), 1) for h in HOSTS], 1024)
+    expected = HOSTS[ring.pick(header_hash(["foo", "bar"]))]
+    for lines in ([("x-user", "foo"), ("x-user", "bar")], [("x-user", "bar"), ("x-user", "foo")]):
+        call = mesh.start_call(request_head(httpx.Request("GET", URL, headers=lines)))
+        action = call.start()
+        assert isinstance(action, Send)
+        assert action.attempt.address == expected
+        call.finish()
+
+
+def test_locality_weights_go_into_one_table() -> None:
+    """With ``distribute`` weighting two localities, Envoy builds one table over both,
+    weighted by locality: a key always lands on the same endpoint (not once per
+    locality), the one the locality-weighted ring gives."""
+    policy = (
+        "loadBalancer: {consistentHash: {httpHeaderName: x-user}, localityLbSetting:"
+        " {distribute: [{from: 'r/z/*', to: {'r/a/*': 50, 'r/b/*': 50}}]}}\n"
+    )
+    mesh = Mesh.from_yaml(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        "metadata: {name: svc, namespace: default}\nspec:\n  host: svc\n  trafficPolicy:\n"
+        "    " + policy,
+        seed=5,
+        locality="r/z/s",
+    )
+    a = [Endpoint(f"10.0.1.{n}", port=80, locality="r/a/s") for n in (1, 2)]
+    b = [Endpoint(f"10.0.2.{n}", port=80, locality="r/b/s") for n in (1, 2)]
+    mesh.set_endpoints(HOST, [*a, *b])
+    ring = RingHash.from_localities(
+        [
+            (50, [(host_key(e.address, 80), 1) for e in a]),
+            (50, [(host_key(e.address, 80), 1) for e in b]),
+        ]
+    )
+    addresses = [e.address for e in (*a, *b)]
+    users = [f"user-{n}" for n in range(40)]
+    for user in users:
+        picks = {endpoint_for(mesh, {"x-user": user}) for _ in range(5)}
+        assert picks == {addresses[ring.pick(xxh64_intdigest(user.encode()))]}
+    assert {endpoint_for(mesh, {"x-user": u})[:7] for u in users} == {"10.0.1.", "10.0.2."}

@@ -412,3 +412,14 @@ def test_a_connection_handed_over_after_the_deadline_is_given_back() -> None:
         call.finish()
     limits = limits_of(mesh)
     assert (limits.active, limits.connections, limits.pending) == (0, 0, 0)
+
+
+def test_tcp_idle_timeout_stands_in_for_http() -> None:
+    """Without ``http.idleTimeout``, ``tcp.idleTimeout`` sets the keep-alive expiry;
+    ``0s`` (Istio: no idle timeout) leaves the inner transport's own."""
+    mesh = service_mesh("", "connectionPool: {tcp: {idleTimeout: 90s}}\n")
+    assert drive(mesh, URL).sends[0].idle_timeout == 90.0
+    mesh = service_mesh("", "connectionPool: {tcp: {idleTimeout: 90s}, http: {idleTimeout: 5s}}\n")
+    assert drive(mesh, URL).sends[0].idle_timeout == 5.0
+    mesh = service_mesh("", "connectionPool: {tcp: {idleTimeout: 0s}}\n")
+    assert drive(mesh, URL).sends[0].idle_timeout is None

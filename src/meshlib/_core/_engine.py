@@ -482,9 +482,12 @@ class Call:
         head = self.head
         address, port = self.options.source_address, self.rng.randrange(32768, 61000)
         source = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        headers: Mapping[str, str | tuple[str, ...]] = head.headers
+        if head.repeated:  # Envoy hashes every value of a repeated header, sorted
+            headers = {**head.headers, **head.repeated}
         result = request_hash(
             consistent,
-            head.headers,
+            headers,
             query_parameters(head.query),
             source_ip=source,
             local_ip=f"0.0.0.0:{head.port}",

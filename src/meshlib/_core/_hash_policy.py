@@ -50,6 +50,7 @@ from meshlib._core._hashring import (
     DEFAULT_MAGLEV_TABLE_SIZE,
     DEFAULT_MIN_RING_SIZE,
     Host,
+    Locality,
     Maglev,
     RingHash,
     ip_text,
@@ -65,6 +66,7 @@ __all__ = [
     "generated_cookie_value",
     "hash_table",
     "header_hash",
+    "locality_hash_table",
     "query_parameters",
     "request_hash",
     "set_cookie_value",
@@ -116,6 +118,19 @@ def request_hash(
         value = query.get(policy.http_query_parameter_name)
         return _NO_HASH if value is None else HashResult(_xxh64(value))
     return _NO_HASH
+
+
+def locality_hash_table(
+    policy: ConsistentHashLB, localities: Sequence[Locality]
+) -> RingHash | Maglev:
+    """:func:`hash_table` with locality weights (``distribute``): hosts are numbered
+    across the localities, in order."""
+    if policy.maglev is not None:
+        size = policy.maglev.table_size or DEFAULT_MAGLEV_TABLE_SIZE
+        return Maglev.from_localities(localities, size)
+    ring = policy.ring_hash
+    minimum = ring.minimum_ring_size if ring is not None else policy.minimum_ring_size
+    return RingHash.from_localities(localities, minimum or DEFAULT_MIN_RING_SIZE)
 
 
 def hash_table(policy: ConsistentHashLB, hosts: Sequence[Host]) -> RingHash | Maglev:

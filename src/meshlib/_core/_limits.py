@@ -171,8 +171,10 @@ def limits_for(policy: TrafficPolicy | None) -> Limits:
 @dataclass(frozen=True, slots=True)
 class PoolSettings:
     """A cluster's ``connectionPool`` settings that shape each attempt: ``tcp.connectTimeout``
-    (else the mesh's, 10 s), ``http.idleTimeout`` (else the inner transport's keep-alive
-    expiry), and ``http.maxRequestsPerConnection: 1``, which turns keep-alive off."""
+    (else the mesh's, 10 s), ``http.idleTimeout`` (else ``tcp.idleTimeout``; with neither,
+    the inner transport's keep-alive expiry, not Istio's 1 h: an idle connection kept an
+    hour invites the keep-alive race, which Istio's default policy does not retry), and
+    ``http.maxRequestsPerConnection: 1``, which turns keep-alive off."""
 
     connect_timeout: float = 10.0
     idle_timeout: float | None = None
@@ -187,8 +189,10 @@ def pool_settings(policy: TrafficPolicy | None, connect_timeout: float) -> PoolS
     tcp, http = pool.tcp, pool.http
     connect = tcp.connect_timeout if tcp is not None else None
     idle = http.idle_timeout if http is not None else None
+    if idle is None and tcp is not None:
+        idle = tcp.idle_timeout  # Istio: the TCP idle timeout stands in for HTTP's
     return PoolSettings(
         connect_timeout=connect.seconds if connect else connect_timeout,
-        idle_timeout=idle.seconds if idle else None,
+        idle_timeout=idle.seconds if idle is not None and idle.seconds > 0 else None,
         close_connection=http is not None and http.max_requests_per_connection == 1,
     )

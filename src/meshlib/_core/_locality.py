@@ -243,7 +243,11 @@ def priority_loads(healthy: Sequence[int], totals: Sequence[int]) -> list[int]:
 
 def choose_level(loads: Sequence[int], rng: random.Random) -> int:
     """The priority a request goes to: a draw in [0, 100) against the cumulative loads."""
-    draw = rng.randrange(100)
+    return level_for(rng.randrange(100), loads)
+
+
+def level_for(draw: int, loads: Sequence[int]) -> int:
+    """The priority ``draw`` (in [0, 100)) falls in, against the cumulative loads."""
     cumulative = 0
     for index, load in enumerate(loads):
         cumulative += load

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 __all__ = ["RequestHead"]
@@ -30,6 +30,8 @@ class RequestHead:
     query: str
     headers: Mapping[str, str]
     replayable: bool = True
+    #: The separate values of headers sent on several lines (Envoy hashes them apart).
+    repeated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def is_grpc(self) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from meshlib._core._balancer import Balancer, LeastRequest, RandomBalancer, RoundRobin
 from meshlib._core._cluster import ClusterKey, HostState
-from meshlib._core._hash_policy import hash_table
+from meshlib._core._hash_policy import hash_table, locality_hash_table
 from meshlib._core._hashring import host_key
 from meshlib._core._limits import Limits, PoolSettings, limits_for, pool_settings
 from meshlib._core._locality import REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, arrange
@@ -66,15 +66,20 @@ def balancer_factory(policy: TrafficPolicy | None) -> Callable[[], Balancer]:
 
 
 def hash_builder_for(policy: TrafficPolicy | None) -> HashBuilder | None:
-    """Builds the ring or Maglev table ``loadBalancer.consistentHash`` asks for, over the
-    healthy hosts of one locality group, keyed as Envoy keys them (``ip:port``)."""
+    """Builds the ring or Maglev table ``loadBalancer.consistentHash`` asks for, over one
+    priority level's localities, keyed as Envoy keys hosts (``ip:port``)."""
     settings = policy.load_balancer if policy is not None else None
     consistent = settings.consistent_hash if settings is not None else None
     if consistent is None:
         return None
 
-    def build(hosts: Sequence[HostState]) -> HashTable:
-        return hash_table(consistent, [(_hash_key(h), h.weight) for h in hosts])
+    def build(localities: Sequence[tuple[int, Sequence[HostState]]]) -> HashTable:
+        keyed = [
+            (weight, [(_hash_key(h), h.weight) for h in hosts]) for weight, hosts in localities
+        ]
+        if len(keyed) == 1 and keyed[0][0] == 0:
+            return hash_table(consistent, keyed[0][1])
+        return locality_hash_table(consistent, keyed)
 
     return build
 

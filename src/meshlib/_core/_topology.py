@@ -23,6 +23,7 @@ from meshlib._core._locality import (
     Group,
     Level,
     choose_level,
+    level_for,
     locality_availability,
     priority_loads,
 )
@@ -38,7 +39,10 @@ class HashTable(Protocol):
         ...
 
 
-HashBuilder = Callable[[Sequence[HostState]], HashTable]
+#: Builds the table of one priority level from its localities: ``(weight, hosts)`` pairs,
+#: weighted by locality when ``distribute`` gives weights (a single pair of weight 0:
+#: no locality weighting). Indexes count hosts across the pairs, in order.
+HashBuilder = Callable[[Sequence[tuple[int, Sequence[HostState]]]], HashTable]
 
 
 class Topology:
@@ -61,7 +65,7 @@ class Topology:
         self._loads: list[int] = []
         self._healthy_counts: list[int] = []
         self._level_of = {host: i for i, level in enumerate(self.levels) for host in level.hosts}
-        self._tables: dict[tuple[int, int], tuple[tuple[HostState, ...], HashTable]] = {}
+        self._tables: dict[int, tuple[tuple[HostState, ...], HashTable]] = {}
         self._stale = True
 
     @property
@@ -96,12 +100,12 @@ class Topology:
         if not any(self._loads):
             return None
         loads = self._loads_without(excluded) if excluded else self._loads
+        if self._hash_builder is not None:
+            return self._hashed(loads, rng, hash_value, attempt)
         level = choose_level(loads, rng) if len(self.levels) > 1 else 0
         group, hosts = self._candidates(level, rng)
         if not hosts:
             return None
-        if self._hash_builder is not None:
-            return self._hashed(level, group, hosts, rng, hash_value, attempt)
         balancer = self._balancers.get((level, group))
         if balancer is None:
             balancer = self._balancers[(level, group)] = self._make_balancer()
@@ -143,22 +147,36 @@ class Topology:
         return index, healthy[index]
 
     def _hashed(
-        self,
-        level: int,
-        group: int,
-        hosts: tuple[HostState, ...],
-        rng: random.Random,
-        hash_value: int | None,
-        attempt: int,
-    ) -> HostState:
-        """Consistent hash over the candidates; a request without a key gets a random value."""
-        cached = self._tables.get((level, group))
-        if cached is None or cached[0] is not hosts:
+        self, loads: Sequence[int], rng: random.Random, hash_value: int | None, attempt: int
+    ) -> HostState | None:
+        """Consistent hashing as Envoy's thread-aware balancers do it: the hash itself picks
+        the priority level (``hash % 100`` against the loads), then the level's one table,
+        built over its healthy hosts (all of them in panic) and weighted by locality when
+        ``distribute`` weights localities. A request without a key hashes a random value.
+        """
+        hashed = hash_value if hash_value is not None else rng.getrandbits(64)
+        level = level_for(hashed % 100, loads) if len(self.levels) > 1 else 0
+        cached = self._tables.get(level)  # tables live until health changes (_refresh)
+        if cached is None:
+            localities = self._hash_localities(level)
+            hosts = tuple(host for _, group in localities for host in group)
+            if not hosts:
+                return None
             assert self._hash_builder is not None  # only called with hashing on
-            cached = self._tables[(level, group)] = (hosts, self._hash_builder(hosts))
-        if hash_value is None:
-            hash_value = rng.getrandbits(64)
-        return hosts[cached[1].pick(hash_value, attempt)]
+            cached = self._tables[level] = (hosts, self._hash_builder(localities))
+        hosts, table = cached
+        return hosts[table.pick(hashed, attempt)]
+
+    def _hash_localities(self, level: int) -> list[tuple[int, tuple[HostState, ...]]]:
+        """The ``(weight, hosts)`` a level's table is built from."""
+        groups = self.levels[level].groups
+        healthy = self._healthy[level]
+        total = len(self.levels[level].hosts)
+        if total and 100 * sum(len(h) for h in healthy) < self._panic * total:
+            healthy = [group.hosts for group in groups]  # panic: every host
+        if any(group.weight for group in groups):
+            return [(group.weight, hosts) for group, hosts in zip(groups, healthy, strict=True)]
+        return [(0, tuple(host for hosts in healthy for host in hosts))]
 
 
 def _weighted_group(

@@ -76,8 +76,13 @@ def request_head(request: httpx.Request) -> RequestHead:
     """The engine's view of ``request``."""
     url = request.url
     headers: dict[str, str] = {}
+    repeated: dict[str, tuple[str, ...]] = {}
     for key, value in request.headers.multi_items():  # names come lower-cased
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
+        if key in headers:  # several lines: joined with "," for matching, kept apart too
+            repeated[key] = (*repeated.get(key, (headers[key],)), value)
+            headers[key] = ",".join(repeated[key])
+        else:
+            headers[key] = value
     raw_path = url.raw_path.decode("ascii", "replace")
     path, _, query = raw_path.partition("?")
     scheme = url.scheme
@@ -91,6 +96,7 @@ def request_head(request: httpx.Request) -> RequestHead:
         query=query,
         headers=headers,
         replayable=replayable(request),
+        repeated=repeated,
     )
 
 

@@ -1,11 +1,17 @@
-"""Tiny Bookinfo stand-ins on loopback: each answers with its service and version."""
+"""Tiny Bookinfo stand-ins on loopback: each answers with its service and version.
+
+A server can be made slow (``delay`` seconds per answer, or ``?delay=`` on a request)
+or failing (``status``), for the resilience steps.
+"""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["DemoServer"]
 
@@ -13,9 +19,13 @@ __all__ = ["DemoServer"]
 class DemoServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 playing one version of one service."""
 
-    def __init__(self, service: str, version: str) -> None:
+    def __init__(self, service: str, version: str, *, status: int = 200, delay: float = 0.0):
         self.service = service
         self.version = version
+        self.status = status
+        self.delay = delay
+        self.served = 0
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
@@ -29,8 +39,12 @@ class DemoServer:
         self._server.shutdown()
         self._server.server_close()
 
+    def _count(self) -> None:
+        with self._lock:
+            self.served += 1
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        body = json.dumps({"service": self.service, "version": self.version}).encode()
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -40,11 +54,15 @@ class DemoServer:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self) -> None:
-                self.send_response(200)
+                server._count()
+                asked = parse_qs(urlsplit(self.path).query).get("delay", ["0"])[0]
+                time.sleep(max(server.delay, float(asked)))
+                body = json.dumps({"service": server.service, "version": server.version})
+                self.send_response(server.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body.encode())
 
             def log_message(self, *_: object) -> None:
                 """Quiet: the demo prints its own story."""

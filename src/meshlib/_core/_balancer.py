@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from meshlib._core._cluster import HostState
-from meshlib._core._warmup import SlowStart
+from meshlib._core._warmup import SlowStart, WarmWindow
 
 __all__ = ["Balancer", "LeastRequest", "RandomBalancer", "RoundRobin"]
 
@@ -98,6 +98,7 @@ class RoundRobin(Balancer):
 
     def __init__(self, slow_start: SlowStart | None = None) -> None:
         self._slow_start = slow_start
+        self._window = WarmWindow(slow_start)
         self._hosts: Sequence[HostState] | None = None
         self._cursor = 0
         self._warming = False
@@ -106,7 +107,7 @@ class RoundRobin(Balancer):
 
     def pick(self, hosts: Sequence[HostState], rng: random.Random, now: float) -> HostState:
         self._now = now
-        warming = self._slow_start is not None and self._slow_start.active(hosts, now)
+        warming = self._window.warming(hosts, now)
         if hosts is not self._hosts or warming != self._warming:
             self._reset(hosts, rng, warming=warming)
         if self._schedule is None:
@@ -142,6 +143,7 @@ class LeastRequest(Balancer):
         self._choices = choices
         self._bias = active_request_bias
         self._slow_start = slow_start
+        self._window = WarmWindow(slow_start)
         self._hosts: Sequence[HostState] | None = None
         self._equal = True
         self._schedule: _DynamicSchedule | None = None
@@ -153,7 +155,7 @@ class LeastRequest(Balancer):
             self._equal = len({host.weight for host in hosts}) == 1
             self._schedule = None
         self._now = now
-        warming = self._slow_start is not None and self._slow_start.active(hosts, now)
+        warming = self._window.warming(hosts, now)
         if self._equal and not warming:
             return self._two_choices(hosts, rng)
         if self._schedule is None:

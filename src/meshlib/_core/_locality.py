@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshlib._core._cluster import HostState
 from meshlib.config import LocalityLoadBalancerSetting
@@ -83,10 +83,10 @@ class Level:
 
     priority: int
     groups: tuple[Group, ...]
+    hosts: tuple[HostState, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def hosts(self) -> tuple[HostState, ...]:
-        return tuple(host for group in self.groups for host in group.hosts)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hosts", tuple(h for group in self.groups for h in group.hosts))
 
 
 def _topology_labels(host: HostState) -> Mapping[str, str]:

@@ -9,6 +9,7 @@ still there, so a reload changes nothing for clusters whose identity is unchange
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -86,10 +87,16 @@ def hash_builder_for(policy: TrafficPolicy | None) -> HashBuilder | None:
 
 def _hash_key(host: HostState) -> str:
     """Envoy's host key: the address as it prints it (a name that is no IP stays as is)."""
+    return _address_key(host.address, host.port)
+
+
+@functools.lru_cache(maxsize=65536)
+def _address_key(address: str, port: int) -> str:
+    """Parsing an address costs microseconds; a ring over 10,000 hosts needs them all."""
     try:
-        return host_key(host.address, host.port)
+        return host_key(address, port)
     except ValueError:
-        return host.name
+        return f"{address}:{port}"
 
 
 def topology_for(

@@ -65,13 +65,14 @@ class Topology:
         self._loads: list[int] = []
         self._healthy_counts: list[int] = []
         self._level_of = {host: i for i, level in enumerate(self.levels) for host in level.hosts}
+        self._hosts = tuple(self._level_of)
         self._tables: dict[int, tuple[tuple[HostState, ...], HashTable]] = {}
         self._stale = True
 
     @property
     def hosts(self) -> tuple[HostState, ...]:
         """Every host of the cluster, healthy or not."""
-        return tuple(host for level in self.levels for host in level.hosts)
+        return self._hosts
 
     def level_of(self, host: HostState) -> int:
         """The priority level ``host`` is in."""

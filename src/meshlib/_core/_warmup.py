@@ -8,13 +8,14 @@ aggression))`` with the age at least 1 ms; ``minimumPercent`` defaults to 10 % a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from meshlib._core._cluster import HostState
 from meshlib.config import LoadBalancerSettings
 
-__all__ = ["SlowStart", "slow_start_for"]
+__all__ = ["SlowStart", "WarmWindow", "slow_start_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +35,27 @@ class SlowStart:
         scaled: float = time_factor ** (1 / self.aggression)
         return max(self.minimum, scaled)
 
-    def active(self, hosts: Sequence[HostState], now: float) -> bool:
-        """Is any of ``hosts`` still warming up?"""
-        return any(now - host.added_at < self.window for host in hosts)
+
+class WarmWindow:
+    """Is a balancer's host set still warming? Worked out once per host set: hosts only
+    age, so the set warms until its youngest host's window ends."""
+
+    __slots__ = ("_hosts", "_slow_start", "_until")
+
+    def __init__(self, slow_start: SlowStart | None) -> None:
+        self._slow_start = slow_start
+        self._hosts: Sequence[HostState] | None = None
+        self._until = -math.inf
+
+    def warming(self, hosts: Sequence[HostState], now: float) -> bool:
+        """True while any of ``hosts`` is younger than the window."""
+        if self._slow_start is None:
+            return False
+        if hosts is not self._hosts:
+            self._hosts = hosts
+            youngest = max((host.added_at for host in hosts), default=-math.inf)
+            self._until = youngest + self._slow_start.window
+        return now < self._until
 
 
 def slow_start_for(settings: LoadBalancerSettings | None) -> SlowStart | None:

@@ -216,24 +216,29 @@ class MeshTransport(httpx.BaseTransport):
 
 
 class _BodyStream(httpx.SyncByteStream):
-    """The upstream body: ends at the route deadline, and releases the call when closed."""
+    """The upstream body: ends at the route deadline, and releases the call when closed.
+
+    The deadline binds the socket reads of the default inner transports (see
+    :mod:`._deadline`); a body that arrived in time is delivered however slowly the
+    caller reads it, as Envoy delivers a response that completed within the timeout.
+    """
 
     def __init__(self, stream: httpx.SyncByteStream, call: Call, mesh: Mesh) -> None:
         self._stream = stream
         self._call = call
         self._mesh = mesh
-        self._deadline = call.deadline
+        self._bound: Bound | None = None
+        if call.deadline is not None:
+            remaining = call.deadline - mesh.clock.now()
+            self._bound = Bound(route=time.monotonic() + remaining)
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._deadline is None:
+        bound = self._bound
+        if bound is None:
             yield from self._stream
             return
         chunks = iter(self._stream)
         while True:
-            now = self._mesh.clock.now()
-            if now > self._deadline:
-                raise httpx.ReadTimeout("upstream request timeout (route timeout)")
-            bound = Bound(route=time.monotonic() + (self._deadline - now))
             try:
                 with bounded(bound):
                     chunk = next(chunks)

@@ -26,13 +26,11 @@ from meshlib._compile import CompiledRoute, OutboundPolicy, RouteTarget, Routing
 from meshlib._compile._routes import MESH_GATEWAY, applies_to_workload
 from meshlib._compile._table import Workload
 from meshlib._core import _replies as replies
-from meshlib._core._cluster import ClusterKey
 from meshlib._core._engine import (
     _DEFAULT_ROUTE,
     _ORIGINAL_DESTINATION,
     _first_match,
     _route_name,
-    _service_port,
 )
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._match import HeaderCondition, MatchKind, RequestMatcher
@@ -843,21 +841,14 @@ def _route(
 
 
 def _mirror(target: RouteTarget, percent: float, head: RequestHead, table: RoutingTable) -> Mirror:
-    key = _cluster_key(target, table.service(target.host), head)
+    key = table.cluster_target(target, head.port).key
     return Mirror(target.host, target.subset, key.port, percent, str(key))
-
-
-def _cluster_key(target: RouteTarget, service: Service | None, head: RequestHead) -> ClusterKey:
-    """The cluster a target names: a wildcard ServiceEntry's host names it, as the engine
-    does (``Call._run``)."""
-    port = _service_port(target, service, head.port)
-    return ClusterKey(service.host if service else target.host, target.subset, port)
 
 
 def _target(target: RouteTarget, share: float, head: RequestHead, table: RoutingTable) -> Target:
     """One destination, as the engine would treat a request that draws it."""
-    service = table.service(target.host)
-    key = _cluster_key(target, service, head)
+    cluster = table.cluster_target(target, head.port)  # as the engine sees it
+    service, key, labels = cluster.service, cluster.key, cluster.labels
     found = Target(
         host=target.host,
         subset=target.subset,
@@ -867,10 +858,9 @@ def _target(target: RouteTarget, share: float, head: RequestHead, table: Routing
         cluster=str(key),
         headers=_plain_or_none(target.headers),
     )
-    labels = _subset_labels(table, key.host, target.subset)
     if service is None or labels is None:
         return dataclasses.replace(found, reply=_not_found(target, service))
-    policy = table.cluster_policy(key.host, key.subset, key.port)
+    policy = cluster.policy
     endpoints = _endpoints(service, labels, key.port, head)
     reply = None
     if not endpoints:
@@ -892,18 +882,6 @@ def _not_found(target: RouteTarget, service: Service | None) -> Reply:
     else:
         reason = f"no DestinationRule for {target.host} defines subset {target.subset!r}"
     return Reply.of(replies.cluster_not_found(), reason)
-
-
-def _subset_labels(table: RoutingTable, host: str, name: str) -> Mapping[str, str] | None:
-    """The subset's label selector; None when no DestinationRule defines it (``NC``).
-
-    The engine's ``Call._subset_labels``, which needs a call.
-    """
-    if not name:
-        return {}
-    policy = table.destination_policy(host)
-    subset = policy.subsets.get(name) if policy is not None else None
-    return subset.labels if subset is not None else None
 
 
 def _endpoints(

@@ -18,6 +18,7 @@ from typing import Any
 
 from meshlib._compile._policy import effective_policy
 from meshlib._compile._services import Service
+from meshlib._core._cluster import ClusterKey
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._match import RequestMatcher
 from meshlib._core._retry import DEFAULT_RETRY, RetryPolicy
@@ -88,6 +89,18 @@ class RouteTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterTarget:
+    """What a route destination means on one port: its cluster, the service behind it,
+    the subset's label selector (None: no DestinationRule defines the subset, ``NC``)
+    and the cluster's effective policy. Worked out once per snapshot."""
+
+    key: ClusterKey
+    service: Service | None
+    labels: Mapping[str, str] | None
+    policy: TrafficPolicy | None
+
+
+@dataclass(frozen=True, slots=True)
 class WeightedTargets:
     """A route's destinations with cumulative weights, ready for one draw per request.
 
@@ -141,6 +154,11 @@ class VirtualHost:
     source: Resource[VirtualService]
     routes: tuple[CompiledRoute, ...]
     ports: frozenset[int] | None = None
+    #: ``namespace/name`` of the VirtualService, as ``MeshInfo`` reports it.
+    name: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", f"{self.source.namespace}/{self.source.name}")
 
     def applies_to_port(self, port: int) -> bool:
         """Does any rule of this VirtualService apply on ``port``?"""
@@ -195,6 +213,9 @@ class RoutingTable:
     _route_hosts: dict[tuple[str, int], str | None] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
+    _cluster_targets: dict[tuple[str, str, int, int], ClusterTarget] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def virtual_host(self, host: str) -> VirtualHost | None:
         """The VirtualService routes for ``host`` (an FQDN): exact host, else the most
@@ -220,6 +241,39 @@ class RoutingTable:
         if len(self._route_hosts) < _REMEMBERED_AUTHORITIES:
             self._route_hosts[key] = name
         return name
+
+    def cluster_target(self, target: RouteTarget, called_port: int) -> ClusterTarget:
+        """The cluster ``target`` sends to when the request came in on ``called_port``
+        (``destination.port``, else the service's only port, else the port called:
+        Istio's ``GetDestinationCluster``)."""
+        memo = (target.host, target.subset, target.port, called_port)
+        found = self._cluster_targets.get(memo)
+        if found is None:
+            service = self.service(target.host)
+            port = target.port or (
+                service.ports[0].number
+                if service is not None and len(service.ports) == 1
+                else called_port
+            )
+            key = ClusterKey(service.host if service else target.host, target.subset, port)
+            found = ClusterTarget(
+                key,
+                service,
+                self.subset_labels(key.host, target.subset),
+                self.cluster_policy(key.host, key.subset, key.port),
+            )
+            if len(self._cluster_targets) < _REMEMBERED_AUTHORITIES:
+                self._cluster_targets[memo] = found
+        return found
+
+    def subset_labels(self, host: str, subset: str) -> Mapping[str, str] | None:
+        """The subset's label selector; ``{}`` for no subset; None when no DestinationRule
+        defines it."""
+        if not subset:
+            return {}
+        policy = self.destination_policy(host)
+        found = policy.subsets.get(subset) if policy is not None else None
+        return found.labels if found is not None else None
 
     def resolve_authority(self, host: str) -> str | None:
         """The known host a request's authority names, or ``None`` for an unknown host.

@@ -53,7 +53,7 @@ from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._hash_policy import query_parameters, request_hash
 from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
-from meshlib._core._limits import Limits, PoolSettings, Ticket
+from meshlib._core._limits import Admission, Limits, PoolSettings, Ticket
 from meshlib._core._locality import Group, Level
 from meshlib._core._match import RequestMatcher
 from meshlib._core._outlier import Result
@@ -199,21 +199,20 @@ class Call:
             yield from self._passthrough()
             return
         route, matcher, target = routed
-        service = self.table.service(target.host)
-        port = _service_port(target, service, self.head.port)
+        cluster = self.table.cluster_target(target, self.head.port)
+        key, service, labels = cluster.key, cluster.service, cluster.labels
         self._info["destination"] = target.host
         self._info["subset"] = target.subset
-        self._info["port"] = port
-        key = ClusterKey(service.host if service else target.host, target.subset, port)
-        self._info["cluster"] = str(key)
-        labels = self._subset_labels(key.host, target.subset)
+        self._info["port"] = key.port
+        self._info["cluster"] = key.name
         if service is None or labels is None:
             yield self._reply(replies.cluster_not_found())
             return
-        delayed = yield from self._faults(route.fault)
-        if delayed is None:
-            return
-        yield from self._mirrors(route, matcher, target)
+        fault = self._fault_for(route.fault)
+        if fault is not None and (yield from self._faults(fault)) is None:
+            return  # aborted
+        if route.mirrors:
+            yield from self._mirrors(route, matcher, target)
         yield from self._attempts(route, matcher, target, key, service, labels)
 
     def _route(
@@ -231,7 +230,7 @@ class Call:
         virtual_host = table.virtual_host(host)
         if virtual_host is not None and virtual_host.applies_to_port(head.port):
             source = virtual_host.source
-            self._info["virtual_service"] = f"{source.namespace}/{source.name}"
+            self._info["virtual_service"] = virtual_host.name
             for route in virtual_host.routes:
                 matched, matcher = _first_match(route, head)
                 if matched:
@@ -288,28 +287,19 @@ class Call:
         headers = tuple(edits.set) + tuple(edits.add)
         return LocalReply(response.status, content, headers, details="direct_response")
 
-    def _subset_labels(self, host: str, subset_name: str) -> Mapping[str, str] | None:
-        """The subset's label selector; None when no DestinationRule defines it (``NC``)."""
-        if not subset_name:
-            return {}
-        policy = self.table.destination_policy(host)
-        subset = policy.subsets.get(subset_name) if policy is not None else None
-        return subset.labels if subset is not None else None
-
-    def _faults(self, fault: FaultPolicy | None) -> Generator[Action, Any, bool | None]:
-        """Step 4: delay, then abort (the route's ``fault``, unless one injected from code
-        replaces it). Returns whether a delay was injected, or None when an abort
-        answered the request."""
+    def _fault_for(self, fault: FaultPolicy | None) -> FaultPolicy | None:
+        """The route's ``fault``, unless one injected from code replaces it."""
         override = self.options.fault_override
-        if override is not None:
-            fault = (
-                override(
-                    self.head, self._info.get("destination", ""), self._info.get("subset", "")
-                )
-                or fault
-            )
-        if fault is None:
-            return False
+        if override is None:
+            return fault
+        injected = override(
+            self.head, self._info.get("destination", ""), self._info.get("subset", "")
+        )
+        return injected or fault
+
+    def _faults(self, fault: FaultPolicy) -> Generator[Action, Any, bool | None]:
+        """Step 4: delay, then abort. Returns whether a delay was injected, or None when
+        an abort answered the request."""
         delay = fault.draw_delay(self.rng)
         if delay is not None:
             self._flag("DI")
@@ -350,11 +340,10 @@ class Call:
         service = self.table.service(target.host)
         if service is None:
             return None
-        labels = self._subset_labels(service.host, target.subset)
+        mirrored = self.table.cluster_target(target, self.head.port)
+        key, labels = mirrored.key, mirrored.labels
         if labels is None:
             return None
-        port = _service_port(target, service, self.head.port)
-        key = ClusterKey(service.host, target.subset, port)
         cluster = self._cached_cluster(key, service, labels)
         if cluster is None:
             return None
@@ -412,7 +401,12 @@ class Call:
         avoid_previous: bool | None = None
         excluded: frozenset[int] = frozenset()
         while True:
-            cluster = yield from self._cluster(key, service, labels)
+            if service.resolution is Resolution.DNS:
+                cluster = yield from self._cluster(key, service, labels)
+            else:
+                known = self._cached_cluster(key, service, labels)
+                assert known is not None  # only DNS answers can be missing
+                cluster = known
             cluster.sweep(self.clock())
             if avoid_previous is None:  # the first attempt
                 hashing = self._hash_request(cluster.policy)
@@ -428,10 +422,14 @@ class Call:
                 yield self._reply(replies.no_healthy_upstream())
                 return
             tried.append(host)
-            refused = yield from self._admit(cluster.limits, host, deadline)
-            if refused is not None:
-                yield self._reply(refused)
-                return
+            admission = cluster.limits.admit(host)
+            if admission.admitted:
+                self._admitted = (cluster.limits, host)
+            else:
+                refused = yield from self._admit(cluster.limits, admission, deadline)
+                if refused is not None:
+                    yield self._reply(refused)
+                    return
             outcome = yield Send(self._attempt(host, plan, cluster.pool, retries + 1))
             self._info["elapsed"] = self.clock() - self.started
             self._observe(cluster, host, outcome)
@@ -496,19 +494,15 @@ class Call:
         return True
 
     def _admit(
-        self, limits: Limits, host: HostState, deadline: float | None
+        self, limits: Limits, admission: Admission, deadline: float | None
     ) -> Generator[Action, Any, LocalReply | None]:
-        """The circuit breakers: take a connection to ``host``, wait for one, or overflow.
+        """The circuit breakers said no, or wait: overflow, or wait for a connection.
 
         Returns None once the attempt may go, else the local reply that ends the request:
         503 ``UO`` on overflow (never retried), 504 ``UT`` when the route deadline passes
         while waiting (Envoy's route timer covers the pending queue; the per-try timer
         starts only once a connection is ready).
         """
-        admission = limits.admit(host)
-        if admission.admitted:
-            self._admitted = (limits, host)
-            return None
         ticket = admission.ticket
         if ticket is None:
             return replies.overflow()
@@ -558,7 +552,8 @@ class Call:
         self._info["cluster"] = _PASSTHROUGH
         self._info["destination"] = head.host
         self._info["port"] = head.port
-        if (yield from self._faults(None)) is None:
+        fault = self._fault_for(None)
+        if fault is not None and (yield from self._faults(fault)) is None:
             return
         attempt = Attempt(
             number=1,
@@ -611,15 +606,12 @@ class Call:
             limits = self.runtime.limits(key, policy)
             pool = self.runtime.pool_settings(policy)
             return ClusterRuntime(key, topology, (), policy, limits=limits, pool=pool)
-        dns = self.runtime.dns
-        answers = (
-            tuple(dns.get(e.address) for e in service.endpoints)
-            if service.resolution is Resolution.DNS
-            else ()
-        )
-        if any(a is None for a in answers):
-            return None
-        source = (service.endpoints, policy, *answers)
+        source: tuple[object, ...] = (service.endpoints, policy)
+        if service.resolution is Resolution.DNS:
+            answers = tuple(self.runtime.dns.get(e.address) for e in service.endpoints)
+            if any(a is None for a in answers):
+                return None
+            source = (*source, *answers)
         known = self.runtime.current(key, source)
         if known is not None:
             return known
@@ -848,13 +840,3 @@ def _route_name(
             f"{route.name}.{matcher.name}" if matcher is not None and matcher.name else route.name
         )
     return f"{namespace}/{name}#{route.index}"
-
-
-def _service_port(target: RouteTarget, service: Service | None, called: int) -> int:
-    """``destination.port``, else the service's only port, else the port called (Istio's
-    ``GetDestinationCluster``)."""
-    if target.port:
-        return target.port
-    if service is not None and len(service.ports) == 1:
-        return service.ports[0].number
-    return called

@@ -56,6 +56,10 @@ class Admission:
         return not self.admitted and self.ticket is None
 
 
+_ADMITTED = Admission(admitted=True)
+_OVERFLOW = Admission()
+
+
 @dataclass(slots=True)
 class Limits:
     """One cluster's thresholds and counters."""
@@ -88,12 +92,12 @@ class Limits:
     def admit(self, host: HostState) -> Admission:
         """May an attempt to ``host`` go now? Counts it if so, queues it if it must wait."""
         if self.active >= self.max_requests:
-            return Admission()
+            return _OVERFLOW
         if self.connections < self.max_connections or host.connections == 0:
             self._open(host)
-            return Admission(admitted=True)
+            return _ADMITTED
         if self.pending >= self.max_pending:
-            return Admission()
+            return _OVERFLOW
         ticket = Ticket(host)
         self.queue.append(ticket)
         return Admission(ticket=ticket)

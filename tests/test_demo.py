@@ -9,7 +9,8 @@ import sys
 
 def test_demo_runs_the_bookinfo_story() -> None:
     """The demo routes all to v1, splits 80/20, sends jason to v2, delays and aborts
-    jason's ratings calls, trips the circuit breaker, ejects a failing endpoint, keeps
+    jason's ratings calls, rescues a flaky endpoint with retries, times out a slow one,
+    trips the circuit breaker, ejects a failing endpoint, keeps
     users on one version by hash, and steers around a slow version; then exits 0."""
     done = subprocess.run(
         [sys.executable, "-m", "meshlib", "demo"],
@@ -27,6 +28,9 @@ def test_demo_runs_the_bookinfo_story() -> None:
     assert "alice  -> 200, waited 0.0 s, flags -" in out
     assert "jason  -> 500 'fault filter abort', flags FI" in out
     assert "ratings served 1 of the 2 requests" in out
+    assert "Istio's default policy: {200: 5, 503: 5} in 10 attempts" in out
+    assert "with retries          : {200: 10}" in out
+    assert "504 'upstream request timeout' (UT)" in out
     assert "2 x 200 -" in out
     assert "1 x 503 UO" in out
     assert "'broken': 3}" in out

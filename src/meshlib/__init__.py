@@ -13,6 +13,7 @@ reads, it gives outbound httpx calls what an Istio sidecar would give them::
 
 from meshlib._endpoints import Endpoint
 from meshlib._exceptions import ConfigError, MeshError
+from meshlib._identity import Identity, IdentityError, IdentitySource
 from meshlib._info import MeshInfo
 from meshlib._mesh import Mesh, UpstreamErrors
 from meshlib._transports import AsyncMeshTransport, MeshTransport
@@ -23,6 +24,9 @@ __all__ = [
     "AsyncMeshTransport",
     "ConfigError",
     "Endpoint",
+    "Identity",
+    "IdentityError",
+    "IdentitySource",
     "Mesh",
     "MeshError",
     "MeshInfo",

@@ -1,4 +1,4 @@
-"""The ``meshlib`` command line: ``validate``, ``explain`` and ``demo``."""
+"""The ``meshlib`` command line: ``validate``, ``explain``, ``demo`` and ``ca``."""
 
 from __future__ import annotations
 
@@ -93,6 +93,35 @@ def _demo(_: argparse.Namespace) -> int:
     return status
 
 
+def _ca_init(args: argparse.Namespace) -> int:
+    from meshlib._ca import ROOT_CERT_FILE, ROOT_KEY_FILE, init_ca
+
+    try:
+        init_ca(args.directory, trust_domain=args.trust_domain, rsa=args.rsa)
+    except (OSError, ValueError) as error:
+        print(f"meshlib ca init: error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    print(f"wrote {os.path.join(args.directory, ROOT_CERT_FILE)}")
+    print(f"wrote {os.path.join(args.directory, ROOT_KEY_FILE)} (the CA's private key)")
+    return EXIT_VALID
+
+
+def _ca_issue(args: argparse.Namespace) -> int:
+    from meshlib._ca import issue
+    from meshlib._identity import FILES
+
+    try:
+        identity = issue(args.directory, args.spiffe, args.out, hours=args.hours, rsa=args.rsa)
+    except (OSError, ValueError) as error:
+        print(f"meshlib ca issue: error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    expiry = identity.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f"issued {identity.spiffe_id}, valid until {expiry}")
+    for name in FILES:
+        print(f"wrote {os.path.join(args.out, name)}")
+    return EXIT_VALID
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meshlib", description="An in-process service-mesh client for httpx."
@@ -124,7 +153,59 @@ def _parser() -> argparse.ArgumentParser:
     _add_explain(commands)
     demo = commands.add_parser("demo", help="run the Bookinfo demo on loopback")
     demo.set_defaults(handler=_demo)
+    _add_ca(commands)
     return parser
+
+
+def _add_ca(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ca = commands.add_parser(
+        "ca",
+        help="a development CA issuing Istio-style workload certificates",
+        description=(
+            "A development certificate authority: a self-signed root, and SPIFFE workload "
+            "certificates in Istio's file layout. Exit status: 0 written, 2 bad input."
+        ),
+    )
+    actions = ca.add_subparsers(dest="action", required=True)
+    init = actions.add_parser(
+        "init",
+        help="create a root: root-cert.pem and root-key.pem",
+        description="Create a self-signed root CA (root-cert.pem, root-key.pem) in DIR.",
+    )
+    init.add_argument("directory", metavar="DIR", help="where to write the CA")
+    init.add_argument(
+        "--trust-domain",
+        default="cluster.local",
+        metavar="TD",
+        help="the mesh's trust domain, the root's O= (default: %(default)s)",
+    )
+    init.add_argument("--rsa", action="store_true", help="RSA-2048 instead of ECDSA P-256")
+    init.set_defaults(handler=_ca_init)
+    issue = actions.add_parser(
+        "issue",
+        help="issue a workload certificate in Istio's layout",
+        description=(
+            "Sign a workload certificate for a SPIFFE ID with the CA in DIR and write "
+            "cert-chain.pem, key.pem and root-cert.pem to OUTDIR."
+        ),
+    )
+    issue.add_argument("directory", metavar="DIR", help="the CA's directory (ca init)")
+    issue.add_argument(
+        "--spiffe",
+        required=True,
+        metavar="ID",
+        help="the workload's identity: spiffe://cluster.local/ns/NS/sa/SA",
+    )
+    issue.add_argument("--out", required=True, metavar="OUTDIR", help="where to write")
+    issue.add_argument(
+        "--hours",
+        type=float,
+        default=24.0,
+        metavar="H",
+        help="lifetime in hours (default: %(default)s, Istio's workload TTL)",
+    )
+    issue.add_argument("--rsa", action="store_true", help="RSA-2048 instead of ECDSA P-256")
+    issue.set_defaults(handler=_ca_issue)
 
 
 def _add_explain(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

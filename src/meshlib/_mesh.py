@@ -20,11 +20,17 @@ from meshlib._core._runtime import Runtime, client_locality
 from meshlib._endpoints import Endpoint
 from meshlib._fault_scope import MeshFaults, matching
 from meshlib._hostnames import DEFAULT_DOMAIN, expand
+from meshlib._identity import Identity, IdentitySource
+from meshlib._telemetry import Telemetry
 from meshlib._transports._async import AsyncMeshTransport, AsyncTransportFactory
 from meshlib._transports._sync import MeshTransport, TransportFactory
+from meshlib._transports._tls import TlsContexts
 from meshlib.config import ConfigSet, Resource, read_paths, read_yaml
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
     from meshlib._explain import Explanation
 
 __all__ = ["Mesh", "UpstreamErrors"]
@@ -79,6 +85,17 @@ class Mesh:
             balancing (``localityLbSetting``).
         source_address: the client's own IP address, hashed by ``consistentHash:
             useSourceIp`` (the address of the host name by default).
+        identity: the workload identity for Istio mutual TLS: an :class:`Identity`, or a
+            folder in Istio's layout (``cert-chain.pem``, ``key.pem``,
+            ``root-cert.pem``), watched for rotation. Without one, auto-mTLS is off and
+            ``ISTIO_MUTUAL`` connections fail.
+        tracer_provider: where spans go (an OpenTelemetry SDK ``TracerProvider``); the
+            global provider by default, looked up per request.
+        meter_provider: where Istio's standard metrics go; the global one by default.
+        access_log: log a line per request in Istio's default format to the
+            ``meshlib.access`` logger (off by default, as in Istio).
+        metric_labels: ``"lean"`` (a few of Istio's labels, the default) or ``"full"``
+            (all of them). See ``docs/telemetry.md``.
 
     Raises:
         ConfigError: the configuration has problems Istio would reject.
@@ -99,15 +116,28 @@ class Mesh:
         shadow_host_suffix: bool = False,
         locality: str = "",
         source_address: str | None = None,
+        identity: Identity | str | os.PathLike[str] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        access_log: bool = False,
+        metric_labels: str = "lean",
     ) -> None:
         self.workload = Workload(namespace=namespace, labels=dict(labels or {}), domain=domain)
         self.clock: Clock = clock or SystemClock()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.source_address = source_address or _own_address()
+        #: Where the workload identity comes from (None: no mTLS of Istio's kind).
+        self.identity = IdentitySource(identity) if identity is not None else None
+        #: The SSL contexts of this mesh's TLS connections, built once per TLS material.
+        self.tls_contexts = TlsContexts()
         self.runtime = Runtime(
             client=client_locality(locality, self.workload.labels),
             connect_timeout=connect_timeout,
+            trust_domain=(
+                self.identity.current().trust_domain if self.identity else "cluster.local"
+            ),
+            has_identity=self.identity is not None,
         )
         self._outbound = OutboundPolicy(outbound_traffic_policy)
         self._options = EngineOptions(
@@ -123,6 +153,14 @@ class Mesh:
         self._resources: tuple[Resource[Any], ...] = ()
         self._endpoints: dict[str, tuple[Endpoint, ...]] = {}
         self._table = compile_table((), self.workload, outbound_policy=self._outbound)
+        #: Spans, metrics and the access log (:mod:`meshlib._telemetry`).
+        self.telemetry = Telemetry(
+            self,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            access_log=access_log,
+            metric_labels=metric_labels,
+        )
         self.apply(config)
 
     @classmethod
@@ -228,12 +266,21 @@ class Mesh:
 
     def start_call(self, head: RequestHead) -> Call:
         """The engine's call for one request (used by the transports)."""
-        return Call(self._table, self.runtime, head, self.clock.now, self.rng, self._options)
+        call = Call(self._table, self.runtime, head, self.clock.now, self.rng, self._options)
+        call.observer = self.telemetry.observe(call)
+        return call
 
-    def finish_call(self, call: Call) -> None:
-        """Release what a call holds (used by the transports); safe to repeat."""
+    def finish_call(self, call: Call, error: BaseException | None = None) -> None:
+        """Release what a call holds (used by the transports); safe to repeat.
+
+        ``error`` is the exception the caller gets instead of a response, if any.
+        Telemetry records the call once it is released and answered.
+        """
         with self.lock:
             call.finish()
+        observer = call.observer
+        if observer is not None:
+            observer.released(error)
 
     def _injected_fault(
         self, head: RequestHead, destination: str, subset: str

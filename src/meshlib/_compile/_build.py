@@ -24,6 +24,7 @@ from meshlib._hostnames import expand, is_wildcard
 from meshlib._labels import selects
 from meshlib.config import (
     DestinationRule,
+    MutualTLSMode,
     OutboundTrafficPolicyMode,
     Resource,
     Subset,
@@ -77,6 +78,7 @@ def compile_table(
         cluster_policies={},
         outbound_policy=_outbound_policy(by_kind["Sidecar"], workload, outbound_policy),
         addresses=addresses,
+        peer_modes=_peer_modes(by_kind["PeerAuthentication"]),
         wildcard_services=tuple(
             sorted(
                 (s for name, s in services.items() if name.startswith("*")),
@@ -86,6 +88,19 @@ def compile_table(
         ),
     )
     return _with_cluster_policies(table)
+
+
+def _peer_modes(policies: Iterable[Resource[Any]]) -> dict[str, MutualTLSMode]:
+    """Each namespace's namespace-wide PeerAuthentication mode (no selector; the oldest
+    wins, as in Istio); ``UNSET`` leaves the namespace to the mesh-wide policy."""
+    modes: dict[str, MutualTLSMode] = {}
+    for resource in creation_order(policies):
+        spec = resource.spec
+        if spec.selector is not None or spec.mtls is None:
+            continue
+        if spec.mtls.mode is not MutualTLSMode.UNSET:
+            modes.setdefault(resource.namespace, spec.mtls.mode)
+    return modes
 
 
 def _bound_to_mesh(resource: Resource[Any]) -> bool:

@@ -27,6 +27,7 @@ from meshlib.config import (
     DestinationRule,
     Headers,
     HTTPRoute,
+    MutualTLSMode,
     Resource,
     Subset,
     TrafficPolicy,
@@ -203,6 +204,9 @@ class RoutingTable:
     addresses: Mapping[str, str] = field(default_factory=dict)
     #: The wildcard ServiceEntry hosts (``*.example.com``), most specific first.
     wildcard_services: tuple[Service, ...] = ()
+    #: The mTLS mode of each namespace's namespace-wide PeerAuthentication (the root
+    #: namespace's is mesh-wide), for auto-mTLS.
+    peer_modes: Mapping[str, MutualTLSMode] = field(default_factory=dict)
     #: Cluster policies worked out on first use, for ports no service declares (endpoints
     #: set in code declare none): one object per cluster for the snapshot's life.
     _later_policies: dict[tuple[str, str, int], TrafficPolicy | None] = field(
@@ -222,6 +226,12 @@ class RoutingTable:
         specific wildcard, else ``None``."""
         found: VirtualHost | None = _lookup(self.virtual_hosts, self.wildcard_virtual_hosts, host)
         return found
+
+    def auto_mtls(self, namespace: str) -> bool:
+        """Does auto-mTLS stay on towards services of ``namespace``? Off when the
+        namespace's PeerAuthentication, else the mesh-wide one, says ``DISABLE``."""
+        mode = self.peer_modes.get(namespace) or self.peer_modes.get(self.workload.root_namespace)
+        return mode is not MutualTLSMode.DISABLE
 
     def route_host(self, host: str, port: int) -> str | None:
         """The known host a request to ``host:port`` is routed for, or ``None``.

@@ -14,6 +14,7 @@ from meshlib._core._headers import HeaderEdits
 from meshlib._core._limits import Ticket
 from meshlib._core._replies import LocalReply
 from meshlib._core._retry import Failure
+from meshlib._core._tls_policy import TlsTarget
 
 __all__ = [
     "Action",
@@ -56,6 +57,7 @@ class Attempt:
     idle_timeout: float | None = None
     cluster: ClusterKey | None = None
     host: HostState | None = None
+    tls: TlsTarget | None = None  # TLS origination (DestinationRule tls or auto-mTLS)
 
     @property
     def url(self) -> str:

@@ -59,9 +59,11 @@ from meshlib._core._match import RequestMatcher
 from meshlib._core._outlier import Result
 from meshlib._core._replies import LocalReply
 from meshlib._core._request import RequestHead
+from meshlib._core._request_id import REQUEST_ID, new_request_id
 from meshlib._core._retry import NO_RETRY, Failure, RetryPolicy, backoff_seconds
 from meshlib._core._rewrite import redirect_location, redirect_status, rewrite_path
 from meshlib._core._runtime import ClusterRuntime, Runtime
+from meshlib._core._tls_policy import TlsTarget, cluster_tls
 from meshlib._core._topology import Topology
 from meshlib._endpoints import Endpoint
 from meshlib._info import MeshInfo, envoy_order
@@ -144,6 +146,11 @@ class Call:
         self._ticket: tuple[Limits, Ticket] | None = None  # waiting for a connection
         self._retry_slot: Limits | None = None  # a retry slot held (maxRetries)
         self._info: dict[str, Any] = {"attempts": 0, "flags": ()}
+        #: ``x-request-id``: the caller's, or one generated when the call starts.
+        self.request_id = ""
+        self._id_edits = _NO_EDITS  # sets a generated x-request-id upstream
+        #: What the shell's telemetry follows the call with; the engine never reads it.
+        self.observer: Any = None
 
     # ---------------------------------------------------------------- driving the call
 
@@ -191,6 +198,7 @@ class Call:
     # ------------------------------------------------------------------------ the flow
 
     def _run(self) -> Generator[Action, Any, None]:
+        self._identify()
         routed = self._route()
         if isinstance(routed, LocalReply):
             yield self._reply(routed)
@@ -356,9 +364,10 @@ class Call:
         if self.options.shadow_host_suffix:
             name, colon, number = authority.partition(":")
             authority = f"{name}-shadow{colon}{number}"
+        tls = cluster.tls.for_host(host, self.head.host)
         return Attempt(
             number=1,
-            scheme=self.head.scheme,
+            scheme="https" if tls is not None else self.head.scheme,
             address=host.address,
             port=host.port,
             path=self._path(route, matcher),
@@ -370,6 +379,7 @@ class Call:
             idle_timeout=pool.idle_timeout,
             cluster=key,
             host=host,
+            tls=tls,
         )
 
     def _attempts(
@@ -430,7 +440,8 @@ class Call:
                 if refused is not None:
                     yield self._reply(refused)
                     return
-            outcome = yield Send(self._attempt(host, plan, cluster.pool, retries + 1))
+            tls = cluster.tls.for_host(host, self.head.host)
+            outcome = yield Send(self._attempt(host, plan, cluster.pool, retries + 1, tls))
             self._info["elapsed"] = self.clock() - self.started
             self._observe(cluster, host, outcome)
             self._end_retry()
@@ -563,7 +574,7 @@ class Call:
             path=head.path,
             query=head.query,
             authority=head.authority,
-            edits=HeaderEdits(),
+            edits=self._id_edits,
             connect_timeout=self.options.connect_timeout,
         )
         self._info["attempts"] = 1
@@ -606,7 +617,8 @@ class Call:
             limits = self.runtime.limits(key, policy)
             pool = self.runtime.pool_settings(policy)
             return ClusterRuntime(key, topology, (), policy, limits=limits, pool=pool)
-        source: tuple[object, ...] = (service.endpoints, policy)
+        auto_mtls = self.table.auto_mtls(service.namespace)
+        source: tuple[object, ...] = (service.endpoints, policy, auto_mtls)
         if service.resolution is Resolution.DNS:
             answers = tuple(self.runtime.dns.get(e.address) for e in service.endpoints)
             if any(a is None for a in answers):
@@ -616,7 +628,16 @@ class Call:
         if known is not None:
             return known
         hosts = self._hosts(service, labels, key.port)
-        return self.runtime.cluster(key, hosts, policy, source, self.clock())
+        runtime = self.runtime
+        tls = cluster_tls(
+            key,
+            service,
+            policy,
+            auto_mtls=auto_mtls,
+            trust_domain=runtime.trust_domain,
+            has_identity=runtime.has_identity,
+        )
+        return runtime.cluster(key, hosts, policy, source, self.clock(), tls)
 
     def _hosts(self, service: Service, labels: Mapping[str, str], port: int) -> list[HostState]:
         spec = service.port(port)
@@ -658,7 +679,14 @@ class Call:
                 )
         return host
 
-    def _attempt(self, host: HostState, plan: _Plan, pool: PoolSettings, number: int) -> Attempt:
+    def _attempt(
+        self,
+        host: HostState,
+        plan: _Plan,
+        pool: PoolSettings,
+        number: int,
+        tls: TlsTarget | None = None,
+    ) -> Attempt:
         host.active += 1
         self._active = host
         self._info["attempts"] = number
@@ -669,7 +697,8 @@ class Call:
             edits = edits.then(HeaderEdits(set=(("x-envoy-expected-rq-timeout-ms", millis),)))
         return Attempt(
             number=number,
-            scheme=self.head.scheme,
+            # TLS origination: the application called http://, the endpoint gets TLS.
+            scheme="https" if tls is not None else self.head.scheme,
             address=host.address,
             port=host.port,
             path=plan.path,
@@ -684,6 +713,7 @@ class Call:
             idle_timeout=pool.idle_timeout,
             cluster=plan.key,
             host=host,
+            tls=tls,
         )
 
     def _expected_timeout_ms(self, plan: _Plan, number: int) -> int:
@@ -699,13 +729,23 @@ class Call:
             route_ms = max(0, route_ms - elapsed_ms)
         return route_ms if per_try_ms is None else min(per_try_ms, route_ms)
 
+    def _identify(self) -> None:
+        """``x-request-id``: kept when the caller sent one, else a new UUID4, sent upstream
+        with every attempt and mirror (Envoy's ``generate_request_id``, on in Istio)."""
+        given = self.head.headers.get(REQUEST_ID)
+        if given:
+            self.request_id = given
+        else:
+            self.request_id = new_request_id(self.rng)
+            self._id_edits = HeaderEdits(set=((REQUEST_ID, self.request_id),))
+
     def _request_edits(self, route: CompiledRoute, target: RouteTarget) -> HeaderEdits:
         spec = route.spec
-        edits = _NO_EDITS
+        edits = self._id_edits  # first: the route's own header operations come after
         if spec.headers is not None or target.headers is not None:
             context = self._format_context()
-            edits = request_edits(spec.headers, context).then(
-                request_edits(target.headers, context)
+            edits = edits.then(
+                request_edits(spec.headers, context).then(request_edits(target.headers, context))
             )
         if spec.rewrite is not None and spec.rewrite.authority:
             edits = edits.then(HeaderEdits(authority=spec.rewrite.authority))

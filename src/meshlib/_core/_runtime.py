@@ -20,6 +20,7 @@ from meshlib._core._hashring import host_key
 from meshlib._core._limits import Limits, PoolSettings, limits_for, pool_settings
 from meshlib._core._locality import REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, arrange
 from meshlib._core._outlier import Detector, detector_for
+from meshlib._core._tls_policy import NO_TLS, ClusterTls
 from meshlib._core._topology import HashBuilder, HashTable, Topology
 from meshlib._core._warmup import slow_start_for
 from meshlib._endpoints import Endpoint
@@ -139,6 +140,7 @@ class ClusterRuntime:
     policy: TrafficPolicy | None = None
     limits: Limits = field(default_factory=Limits)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    tls: ClusterTls = NO_TLS
     detector: Detector | None = None
     last_sweep: float = 0.0
 
@@ -174,6 +176,8 @@ class Runtime:
     dns_refresh: float = 60.0
     client: Locality = field(default_factory=Locality)
     connect_timeout: float = 10.0  # the mesh's, for clusters that set none
+    trust_domain: str = "cluster.local"  # the workload identity's, for endpoint SPIFFE IDs
+    has_identity: bool = False  # a workload identity to present: ISTIO_MUTUAL is possible
     _limits: dict[ClusterKey, tuple[TrafficPolicy | None, Limits]] = field(default_factory=dict)
 
     def pool_settings(self, policy: TrafficPolicy | None) -> PoolSettings:
@@ -238,6 +242,7 @@ class Runtime:
         policy: TrafficPolicy | None,
         source: tuple[object, ...],
         now: float,
+        tls: ClusterTls = NO_TLS,
     ) -> ClusterRuntime:
         """The runtime of ``key``, rebuilt if its endpoints or policy changed.
 
@@ -261,6 +266,7 @@ class Runtime:
             policy,
             limits=self.limits(key, policy),
             pool=self.pool_settings(policy),
+            tls=tls,
             detector=detector_for(outlier),
             last_sweep=last_sweep,
         )

@@ -2,7 +2,8 @@
 
 reviews (three versions) and ratings run as local servers, declared by ServiceEntries;
 the steps apply Istio's own sample files one after the other, as the Istio tasks do, and
-show where requests go: routing, fault injection, circuit breaking, outlier detection,
+show where requests go: routing, fault injection, retries, timeouts, circuit breaking,
+outlier detection,
 session affinity and least-request balancing.
 """
 
@@ -25,6 +26,8 @@ STEPS = (
     _routing.jason,
     _faults.delay,
     _faults.abort,
+    _resilience.retry,
+    _resilience.timeout,
     _resilience.circuit_breaking,
     _resilience.outlier_detection,
     _balancing.affinity,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +13,52 @@ from meshlib._demo._servers import DemoServer
 from meshlib._demo._story import Stage, sample, service_entry, step
 from meshlib._mesh import Mesh
 
-__all__ = ["circuit_breaking", "outlier_detection"]
+__all__ = ["circuit_breaking", "outlier_detection", "retry", "timeout"]
+
+FLAKY = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details}
+spec:
+  hosts: [details]
+  http:
+  - route: [{destination: {host: details}}]
+    RULE
+"""
+
+
+def _details_mesh(server: DemoServer, rule: str) -> Mesh:
+    return Mesh.from_yaml(
+        service_entry("details", [server]) + "---\n" + FLAKY.replace("RULE", rule)
+    )
+
+
+def retry(_stage: Stage) -> None:
+    step(
+        "Retries: a flaky endpoint (every 2nd answer 503) rescued",
+        "retries: {attempts: 3, retryOn: 5xx}",
+    )
+    with DemoServer("details", "v1", fail_every=2) as flaky:
+        for rule in ("timeout: 5s", "retries: {attempts: 3, retryOn: 5xx}"):
+            mesh = _details_mesh(flaky, rule)
+            with httpx.Client(transport=mesh.transport()) as client:
+                answers = [client.get("http://details:9080/details/0") for _ in range(10)]
+            statuses = Counter(r.status_code for r in answers)
+            attempts = sum(r.extensions["meshlib"].attempts for r in answers)
+            label = "with retries" if "retries" in rule else "Istio's default policy"
+            print(f"   {label:22}: {dict(statuses)} in {attempts} attempts")
+
+
+def timeout(_stage: Stage) -> None:
+    step("Timeouts: a 0.5 s answer under a 0.2 s route timeout", "timeout: 0.2s")
+    with DemoServer("details", "v1", delay=0.5) as slow:
+        mesh = _details_mesh(slow, "timeout: 0.2s")
+        with httpx.Client(transport=mesh.transport()) as client:
+            started = time.monotonic()
+            response = client.get("http://details:9080/details/0")
+            elapsed = time.monotonic() - started
+    flags = ",".join(response.extensions["meshlib"].flags)
+    print(f"   {response.status_code} {response.text!r} ({flags}) after {elapsed:.1f} s")
 
 
 def circuit_breaking(_stage: Stage) -> None:

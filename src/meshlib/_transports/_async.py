@@ -48,8 +48,10 @@ from meshlib._transports._common import (
     request_head,
     responded,
     rewind,
+    upstream_for,
 )
 from meshlib._transports._deadline import bounded, with_async_deadlines
+from meshlib._transports._tls import expecting
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -67,7 +69,9 @@ AsyncTransportFactory = Callable[[Upstream], httpx.AsyncBaseTransport]
 def default_async_factory(upstream: Upstream) -> httpx.AsyncBaseTransport:
     """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool, its
     sockets under the mesh's deadlines."""
-    return with_async_deadlines(httpx.AsyncHTTPTransport(limits=upstream.pool_limits()))
+    verify = upstream.ssl_context if upstream.ssl_context is not None else True
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=upstream.pool_limits())
+    return with_async_deadlines(transport)
 
 
 class AsyncMeshTransport(httpx.AsyncBaseTransport):
@@ -167,9 +171,10 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
         now = self._mesh.clock.now()
         budget = budget_for(request, attempt, now)
-        inner = self._transport_for(attempt)
+        bound = bound_for(attempt, now)
         try:
-            with bounded(bound_for(attempt, now)) as bound:
+            inner = self._transport_for(attempt)
+            with bounded(bound), expecting(attempt.tls):
                 response = await inner.handle_async_request(
                     inner_request(request, attempt, budget, head)
                 )
@@ -192,10 +197,8 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         return response
 
     def _transport_for(self, attempt: Attempt) -> httpx.AsyncBaseTransport:
-        cluster = str(attempt.cluster) if attempt.cluster is not None else None
-        upstream = Upstream(
-            attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout
-        )
+        mesh = self._mesh
+        upstream = upstream_for(attempt, mesh.tls_contexts, mesh.identity)
         inner = self._inner.get(upstream)
         if inner is None:
             inner = self._inner[upstream] = self._factory(upstream)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,6 +24,10 @@ from meshlib._core._request import RequestHead
 from meshlib._core._retry import Failure
 from meshlib._info import MeshInfo
 from meshlib._transports._deadline import Bound, Expired
+from meshlib._transports._tls import TlsContexts
+
+if TYPE_CHECKING:
+    from meshlib._identity import IdentitySource
 
 __all__ = [
     "Budget",
@@ -40,6 +45,7 @@ __all__ = [
     "request_head",
     "responded",
     "rewind",
+    "upstream_for",
 ]
 
 EXTENSION = "meshlib"
@@ -53,7 +59,10 @@ class Upstream:
     (an unknown host under ``ALLOW_ANY``). Two clusters on one endpoint never share a
     transport, so their connection pools (and, with mTLS, their TLS settings) stay apart.
     ``idle_timeout`` is the cluster's ``connectionPool.http.idleTimeout`` in seconds
-    (None: httpx's keep-alive expiry, 5 s).
+    (None: httpx's keep-alive expiry, 5 s). ``ssl_context`` is set when the mesh
+    originates TLS (a DestinationRule's ``tls``, or auto-mTLS): give it to the transport
+    (``httpx.HTTPTransport(verify=upstream.ssl_context)``); the scheme is then ``https``.
+    A new workload identity after a rotation comes with a new context, hence a new key.
     """
 
     scheme: str
@@ -61,6 +70,7 @@ class Upstream:
     port: int
     cluster: str | None = None
     idle_timeout: float | None = None
+    ssl_context: ssl.SSLContext | None = None
 
     def pool_limits(self) -> httpx.Limits:
         """The inner pool's limits: none on connections, since the mesh's circuit breakers
@@ -70,6 +80,28 @@ class Upstream:
         return httpx.Limits(
             max_connections=None, max_keepalive_connections=None, keepalive_expiry=expiry
         )
+
+
+def upstream_for(
+    attempt: Attempt, contexts: TlsContexts, identity: IdentitySource | None
+) -> Upstream:
+    """The inner transport's key for ``attempt``, with its SSL context when it has TLS.
+
+    Raises:
+        httpx.ConnectError: the TLS material cannot be loaded (no workload identity for
+            ``ISTIO_MUTUAL``, an unreadable ``caCertificates`` file): a connect failure.
+    """
+    context = None
+    if attempt.tls is not None:
+        current = identity.current() if identity is not None else None
+        try:
+            context = contexts.context_for(attempt.tls, current)
+        except (ssl.SSLError, OSError) as error:
+            raise httpx.ConnectError(f"TLS setup failed: {error}") from error
+    cluster = attempt.cluster.name if attempt.cluster is not None else None
+    return Upstream(
+        attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout, context
+    )
 
 
 def request_head(request: httpx.Request) -> RequestHead:
@@ -219,7 +251,9 @@ def inner_request(
     _edit(headers, attempt.edits)
     headers["host"] = attempt.authority
     extensions = {**request.extensions, "timeout": dict(budget.timeouts)}
-    if attempt.scheme == "https" and "sni_hostname" not in extensions:
+    if attempt.tls is not None:
+        extensions["sni_hostname"] = attempt.tls.sni
+    elif attempt.scheme == "https" and "sni_hostname" not in extensions:
         # TLS to an endpoint's address: name and verify the service, not the address.
         extensions["sni_hostname"] = (
             attempt.authority.rsplit(":", 1)[0]
@@ -303,13 +337,36 @@ def failure_of(error: httpx.TransportError) -> Failure | None:
 
 def transport_failure(error: BaseException) -> str:
     """What Envoy adds as ``transport failure reason`` for a failed connect: the socket
-    error (``delayed connect error: Connection refused``) or the TLS error."""
+    error (``delayed connect error: Connection refused``) or the TLS error
+    (``TLS_error:|CERTIFICATE_VERIFY_FAILED: ...:TLS_error_end``)."""
     for cause in _causes(error):
-        if "SSL" in type(cause).__name__:
-            return str(cause)
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS_error:|{_tls_reason(cause)}:TLS_error_end"
         if isinstance(cause, OSError) and cause.errno:
             return f"delayed connect error: {os.strerror(cause.errno)}"
     return ""
+
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"{error.reason}: {error.verify_message}"
+    reason = getattr(error, "reason", None)
+    return str(reason) if reason and not str(error).startswith(str(reason)) else str(error)
+
+
+def _tls_alert(error: BaseException) -> bool:
+    """Did the peer end the connection with a TLS alert?
+
+    Under TLS 1.3 a server checks the client's certificate after the client has finished
+    its handshake, so a rejection arrives on the first read. Envoy then reports a
+    connection termination (``UC``), with the alert as the transport failure reason;
+    meshlib does the same when it gets to read the alert (the async shells often see
+    only the reset that follows it).
+    """
+    return any(
+        isinstance(cause, ssl.SSLError) and "ALERT" in str(getattr(cause, "reason", "") or "")
+        for cause in _causes(error)
+    )
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -368,7 +425,7 @@ def outcome_of_error(
     if isinstance(error, httpx.ConnectTimeout) and past_deadline:
         return RouteTimeout()
     connecting = failure in (Failure.CONNECT, Failure.CONNECT_TIMEOUT)
-    detail = transport_failure(error) if failure is Failure.CONNECT else ""
+    detail = transport_failure(error) if failure is Failure.CONNECT or _tls_alert(error) else ""
     return Failed(failure, request_sent=not connecting, detail=detail)
 
 

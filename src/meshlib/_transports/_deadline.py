@@ -1,4 +1,6 @@
-"""Deadlines on the wire: Envoy's route and per-try timeouts, not httpx's per-operation ones.
+"""The network backend of meshlib's inner transports: deadlines and peer checks on the wire.
+
+Deadlines: Envoy's route and per-try timeouts, not httpx's per-operation ones.
 
 httpx bounds each socket operation (connect, one read, one write) on its own, so an
 upstream that trickles a byte now and then is waited for indefinitely. Envoy's timers
@@ -13,6 +15,10 @@ of it. When a capped operation times out, the bound records which deadline it wa
 the shell reports the route timeout or the per-try timeout, never the caller's own. The
 per-try timer starts at the attempt's first write, as Envoy starts it once a connection
 is ready. Time here is real (``time.monotonic``): sockets do not run on the mesh's clock.
+
+Peer checks: right after a TLS handshake, the peer's certificate must name one of the
+identities the connection expects (:func:`meshlib._transports._tls.verify_peer`); a
+peer that does not is a connect failure, as Envoy's SAN check fails the handshake.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from meshlib._transports._tls import PeerRejected, verify_peer
 
 __all__ = ["Bound", "Expired", "bounded", "with_async_deadlines", "with_deadlines"]
 
@@ -116,6 +124,16 @@ def _capped(timeout: float | None, *, writing: bool = False) -> Iterator[float |
         raise
 
 
+@contextlib.contextmanager
+def _tls_errors(kind: type[httpcore.NetworkError]) -> Iterator[None]:
+    """httpcore's anyio backend lets a TLS alert (``ssl.SSLError``) through unmapped, so
+    httpx would raise it raw; map it as the sync backend does (to a read or write error)."""
+    try:
+        yield
+    except ssl.SSLError as error:
+        raise kind(str(error)) from error
+
+
 # ------------------------------------------------------------------------------ sync
 
 
@@ -141,7 +159,13 @@ class _Stream(httpcore.NetworkStream):
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
         with _capped(timeout) as capped:
-            return _Stream(self._inner.start_tls(ssl_context, server_hostname, capped))
+            stream = self._inner.start_tls(ssl_context, server_hostname, capped)
+        try:
+            verify_peer(stream.get_extra_info("ssl_object"))
+        except PeerRejected as rejected:
+            stream.close()
+            raise httpcore.ConnectError(str(rejected)) from rejected
+        return _Stream(stream)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -185,11 +209,11 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        with _capped(timeout) as capped:
+        with _capped(timeout) as capped, _tls_errors(httpcore.ReadError):
             return await self._inner.read(max_bytes, capped)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        with _capped(timeout, writing=True) as capped:
+        with _capped(timeout, writing=True) as capped, _tls_errors(httpcore.WriteError):
             await self._inner.write(buffer, capped)
 
     async def aclose(self) -> None:
@@ -203,6 +227,11 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
     ) -> httpcore.AsyncNetworkStream:
         with _capped(timeout) as capped:
             inner = await self._inner.start_tls(ssl_context, server_hostname, capped)
+        try:
+            verify_peer(inner.get_extra_info("ssl_object"))
+        except PeerRejected as rejected:
+            await inner.aclose()
+            raise httpcore.ConnectError(str(rejected)) from rejected
         return _AsyncStream(inner)
 
     def get_extra_info(self, info: str) -> Any:

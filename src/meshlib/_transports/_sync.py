@@ -44,8 +44,10 @@ from meshlib._transports._common import (
     request_head,
     responded,
     rewind,
+    upstream_for,
 )
 from meshlib._transports._deadline import Bound, bounded, with_deadlines
+from meshlib._transports._tls import expecting
 
 if TYPE_CHECKING:
     from meshlib._mesh import Mesh
@@ -61,7 +63,8 @@ TransportFactory = Callable[[Upstream], httpx.BaseTransport]
 def default_factory(upstream: Upstream) -> httpx.BaseTransport:
     """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool, its sockets
     under the mesh's deadlines."""
-    return with_deadlines(httpx.HTTPTransport(limits=upstream.pool_limits()))
+    verify = upstream.ssl_context if upstream.ssl_context is not None else True
+    return with_deadlines(httpx.HTTPTransport(verify=verify, limits=upstream.pool_limits()))
 
 
 class MeshTransport(httpx.BaseTransport):
@@ -142,9 +145,10 @@ class MeshTransport(httpx.BaseTransport):
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
         now = self._mesh.clock.now()
         budget = budget_for(request, attempt, now)
-        inner = self._transport_for(attempt)
+        bound = bound_for(attempt, now)
         try:
-            with bounded(bound_for(attempt, now)) as bound:
+            inner = self._transport_for(attempt)
+            with bounded(bound), expecting(attempt.tls):
                 response = inner.handle_request(inner_request(request, attempt, budget, head))
         except httpx.TransportError as error:
             outcome = outcome_of_expiry(bound) if bound is not None else None
@@ -165,10 +169,8 @@ class MeshTransport(httpx.BaseTransport):
         return response
 
     def _transport_for(self, attempt: Attempt) -> httpx.BaseTransport:
-        cluster = str(attempt.cluster) if attempt.cluster is not None else None
-        upstream = Upstream(
-            attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout
-        )
+        mesh = self._mesh
+        upstream = upstream_for(attempt, mesh.tls_contexts, mesh.identity)
         inner = self._inner.get(upstream)
         if inner is None:
             with self._inner_lock:

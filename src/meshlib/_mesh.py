@@ -85,10 +85,10 @@ class Mesh:
             balancing (``localityLbSetting``).
         source_address: the client's own IP address, hashed by ``consistentHash:
             useSourceIp`` (the address of the host name by default).
-        identity: the workload identity for Istio mutual TLS: an :class:`Identity`, or a
+        identity: the workload identity for Istio mutual TLS: an :class:`Identity`, a
             folder in Istio's layout (``cert-chain.pem``, ``key.pem``,
-            ``root-cert.pem``), watched for rotation. Without one, auto-mTLS is off and
-            ``ISTIO_MUTUAL`` connections fail.
+            ``root-cert.pem``) watched for rotation, or an :class:`IdentitySource`.
+            Without one, auto-mTLS is off and ``ISTIO_MUTUAL`` connections fail.
         tracer_provider: where spans go (an OpenTelemetry SDK ``TracerProvider``); the
             global provider by default, looked up per request.
         meter_provider: where Istio's standard metrics go; the global one by default.
@@ -116,7 +116,7 @@ class Mesh:
         shadow_host_suffix: bool = False,
         locality: str = "",
         source_address: str | None = None,
-        identity: Identity | str | os.PathLike[str] | None = None,
+        identity: Identity | IdentitySource | str | os.PathLike[str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         access_log: bool = False,
@@ -128,7 +128,11 @@ class Mesh:
         self.lock = threading.Lock()
         self.source_address = source_address or _own_address()
         #: Where the workload identity comes from (None: no mTLS of Istio's kind).
-        self.identity = IdentitySource(identity) if identity is not None else None
+        self.identity = (
+            identity
+            if isinstance(identity, IdentitySource) or identity is None
+            else IdentitySource(identity)
+        )
         #: The SSL contexts of this mesh's TLS connections, built once per TLS material.
         self.tls_contexts = TlsContexts()
         self.runtime = Runtime(

@@ -12,6 +12,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -46,6 +47,7 @@ class Seen:
     sni: list[str | None] = field(default_factory=list)
     alpn: list[str | None] = field(default_factory=list)
     client_sans: list[list[str]] = field(default_factory=list)
+    serials: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
 
 
@@ -79,7 +81,9 @@ class _TLSServer(ThreadingHTTPServer):
             raw.close()
             raise
         self.seen.alpn.append(tls.selected_alpn_protocol())
-        self.seen.client_sans.append(uri_sans(tls.getpeercert() or {}))
+        peer = tls.getpeercert() or {}
+        self.seen.client_sans.append(uri_sans(peer))
+        self.seen.serials.append(str(peer.get("serialNumber")))
         return tls, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -299,3 +303,51 @@ def test_contexts_are_built_once_not_per_request(
         results = SHELLS[0].send(mesh, [Sent(URL)] * 20)
     assert [r.status for r in results] == [200] * 20
     assert mesh.tls_contexts.built == 1
+
+
+def test_rotation_while_requests_run(
+    ca: Path, tmp_path: Path, identities: dict[str, Path]
+) -> None:
+    """The client's certificate is rotated as istio-agent does it (key, then chain, then
+    root, each renamed into place, with pauses) while requests keep going: none fails,
+    and new connections present the new certificate."""
+    from meshlib import IdentitySource
+    from tests.security.pki import replace
+
+    live = tmp_path / "live"
+    issue(ca, CLIENT, live)
+    source = IdentitySource(live, poll=0.02, debounce=0.05)
+    server = Identity.from_directory(identities["reviews"])
+    failures: list[int] = []
+    with tls_server(server, tmp_path / "server") as (port, seen):
+        mesh = mesh_for(port, None, tls="{mode: ISTIO_MUTUAL}")
+        mesh = Mesh(mesh.resources, identity=source, seed=1)
+        stop = threading.Event()
+
+        def keep_calling() -> None:
+            import httpx
+
+            with httpx.Client(transport=mesh.transport()) as client:
+                while not stop.is_set():
+                    status = client.get(URL).status_code
+                    if status != 200:
+                        failures.append(status)
+
+        caller = threading.Thread(target=keep_calling)
+        caller.start()
+        try:
+            time.sleep(0.1)
+            fresh = tmp_path / "fresh"
+            issue(ca, CLIENT, fresh)
+            for name in ("key.pem", "cert-chain.pem", "root-cert.pem"):
+                replace(live / name, (fresh / name).read_bytes())
+                time.sleep(0.03)
+            time.sleep(0.25)
+        finally:
+            stop.set()
+            caller.join(5)
+    assert failures == []
+    assert source.generation == 1
+    first, last = seen.serials[0], seen.serials[-1]
+    assert first != last  # a new connection, with the new certificate
+    assert set(seen.serials) == {first, last}

@@ -11,7 +11,8 @@ def test_demo_runs_the_bookinfo_story() -> None:
     """The demo routes all to v1, splits 80/20, sends jason to v2, delays and aborts
     jason's ratings calls, rescues a flaky endpoint with retries, times out a slow one,
     trips the circuit breaker, ejects a failing endpoint, keeps
-    users on one version by hash, and steers around a slow version; then exits 0."""
+    users on one version by hash, steers around a slow version, and serves mTLS with an
+    AuthorizationPolicy denial; then exits 0."""
     done = subprocess.run(
         [sys.executable, "-m", "meshlib", "demo"],
         capture_output=True,
@@ -36,6 +37,8 @@ def test_demo_runs_the_bookinfo_story() -> None:
     assert "'broken': 3}" in out
     affinity = out.split("Session affinity")[1].split("==")[0]
     assert all(line.count(": 10}") == 1 for line in affinity.splitlines() if "->" in line)
-    least = out.split("Least request")[1]
+    assert "productpage -> 200 spiffe://cluster.local/ns/default/sa/productpage" in out
+    assert "ratings     -> 403 RBAC: access denied" in out
+    least = out.split("Least request")[1].split("==")[0]
     shares = dict(re.findall(r"(v\d)\s+(\d+) \(", least))
     assert int(shares["v2"]) < min(int(shares["v1"]), int(shares["v3"]))

@@ -3,8 +3,8 @@
 reviews (three versions) and ratings run as local servers, declared by ServiceEntries;
 the steps apply Istio's own sample files one after the other, as the Istio tasks do, and
 show where requests go: routing, fault injection, retries, timeouts, circuit breaking,
-outlier detection,
-session affinity and least-request balancing.
+outlier detection, session affinity, least-request balancing, and mTLS with an
+AuthorizationPolicy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextlib
 
 import httpx
 
-from meshlib._demo import _balancing, _faults, _resilience, _routing
+from meshlib._demo import _balancing, _faults, _resilience, _routing, _security
 from meshlib._demo._servers import DemoServer
 from meshlib._demo._story import VERSIONS, Stage, sample, service_entry
 from meshlib._mesh import Mesh
@@ -32,6 +32,7 @@ STEPS = (
     _resilience.outlier_detection,
     _balancing.affinity,
     _balancing.least_request,
+    _security.mtls,
 )
 
 

@@ -1,7 +1,7 @@
 """Run the benchmarks in turn: configuration load, HTTP end to end, routing, hashing,
-load balancing, resilience policies.
+load balancing, resilience policies, telemetry, Istio mutual TLS.
 
-Run: ``python -m benchmarks`` (3 to 5 minutes), ``python -m benchmarks --quick`` for a
+Run: ``python -m benchmarks`` (4 to 6 minutes), ``python -m benchmarks --quick`` for a
 smoke run (the compile benchmark has no quick mode), or name some:
 ``python -m benchmarks http routing``. Each benchmark prints its table and saves
 ``benchmarks/results/<name>.json``.
@@ -23,6 +23,8 @@ BENCHMARKS = {
     "hashring": ("consistent-hash tables: build and lookup", True),
     "balancing": ("load balancers: cost per pick by endpoint count, cluster builds", True),
     "resilience": ("retries, timeouts, circuit breakers, outlier detection per request", True),
+    "telemetry": ("spans, Istio metrics and the access log: cost per request", True),
+    "mtls": ("Istio mTLS against plaintext, kept-alive and per new connection (nginx)", True),
 }
 
 

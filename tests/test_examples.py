@@ -174,3 +174,37 @@ def test_testing_example_suite_passes() -> None:
     """``pytest examples/testing``: the product-page tests of the testing guide pass."""
     output = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/testing")
     assert "5 passed" in output
+
+
+def test_telemetry() -> None:
+    """Console output: two CLIENT spans, one INTERNAL span, Istio metrics, the access log."""
+    lines = run_example("telemetry.py").splitlines()
+    received = [line.split()[-1] for line in lines if line.startswith("reviews got traceparent")]
+    clients = [line for line in lines if line.startswith("span CLIENT 'GET'")]
+    [internal] = [line for line in lines if line.startswith("span INTERNAL")]
+    assert len(received) == len(clients) == 2
+    assert received[0] != received[1]
+    assert received[0].split("-")[1] == received[1].split("-")[1]  # one trace
+    assert "http.response.status_code=503 error.type=503" in clients[0]
+    assert "http.request.resend_count=1 http.response.status_code=200" in clients[1]
+    assert "'GET reviews.bookinfo.svc.cluster.local'" in internal
+    assert "meshlib.attempts=2" in internal
+    requests = next(line for line in lines if line.startswith("metric istio_requests{"))
+    assert "reporter=source,source_workload=productpage" in requests
+    assert "destination_version=v2" in requests
+    assert requests.endswith("response_code=200,response_flags=-} 1")
+    [log] = [line for line in lines if line.startswith("meshlib.access: [")]
+    assert '"GET /reviews/0 HTTP/1.1" 200 - via_upstream - "-" 0 14 27 12' in log
+    assert log.endswith(
+        '"192.0.2.1:9080" outbound|9080||reviews.bookinfo.svc.cluster.local - - - - reviews-route'
+    )
+
+
+def test_mtls() -> None:
+    """productpage reaches reviews over Istio mTLS and is named by its SPIFFE ID;
+    ratings is denied by the AuthorizationPolicy."""
+    lines = run_example("mtls.py").splitlines()
+    assert lines == [
+        "productpage -> 200 hello spiffe://cluster.local/ns/default/sa/productpage",
+        "ratings     -> 403 RBAC: access denied",
+    ]

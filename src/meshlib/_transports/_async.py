@@ -34,6 +34,7 @@ from meshlib._core._actions import (
 )
 from meshlib._core._engine import Call
 from meshlib._core._request import RequestHead
+from meshlib._telemetry import answered, asend_attempt, unobserved
 from meshlib._transports._common import (
     EXTENSION,
     Upstream,
@@ -107,9 +108,9 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         """Route, balance, retry and answer ``request`` as the mesh configuration says."""
         call = self._mesh.start_call(request_head(request))
         try:
-            return await self._drive(call, request)
-        except BaseException:
-            self._mesh.finish_call(call)
+            return answered(call, await self._drive(call, request))
+        except BaseException as error:
+            self._mesh.finish_call(call, error)
             raise
 
     async def _drive(self, call: Call, request: httpx.Request) -> httpx.Response:
@@ -126,7 +127,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
                     rewind(request, start)
                 if response is not None:
                     await response.aclose()
-                response, error, result = await self._send(request, action.attempt, call.head)
+                response, error, result = await self._send(request, action.attempt, call)
             elif isinstance(action, Sleep):
                 await mesh.clock.asleep(action.seconds)
             elif isinstance(action, WaitForConnection):
@@ -167,7 +168,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
             await granted.wait()
 
     async def _send(
-        self, request: httpx.Request, attempt: Attempt, head: RequestHead
+        self, request: httpx.Request, attempt: Attempt, call: Call
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
         now = self._mesh.clock.now()
         budget = budget_for(request, attempt, now)
@@ -175,9 +176,8 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         try:
             inner = self._transport_for(attempt)
             with bounded(bound), expecting(attempt.tls):
-                response = await inner.handle_async_request(
-                    inner_request(request, attempt, budget, head)
-                )
+                outgoing = inner_request(request, attempt, budget, call.head)
+                response = await asend_attempt(call, attempt, inner.handle_async_request, outgoing)
         except httpx.TransportError as error:
             outcome = outcome_of_expiry(bound) if bound is not None else None
             if outcome is None:
@@ -233,9 +233,10 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         budget = budget_for(request, attempt, self._mesh.clock.now())
         try:
             inner = self._transport_for(attempt)
-            response = await inner.handle_async_request(
-                inner_request(request, attempt, budget, head)
-            )
+            with unobserved():  # no span of its own, and none from httpx's instrumentation
+                response = await inner.handle_async_request(
+                    inner_request(request, attempt, budget, head)
+                )
             await response.aread()
             await response.aclose()
         except Exception:  # a mirror never affects the caller

@@ -30,6 +30,7 @@ from meshlib._core._actions import (
 )
 from meshlib._core._engine import Call
 from meshlib._core._request import RequestHead
+from meshlib._telemetry import answered, send_attempt, unobserved
 from meshlib._transports._common import (
     EXTENSION,
     Upstream,
@@ -87,9 +88,9 @@ class MeshTransport(httpx.BaseTransport):
         """Route, balance, retry and answer ``request`` as the mesh configuration says."""
         call = self._mesh.start_call(request_head(request))
         try:
-            return self._drive(call, request)
-        except BaseException:
-            self._mesh.finish_call(call)
+            return answered(call, self._drive(call, request))
+        except BaseException as error:
+            self._mesh.finish_call(call, error)
             raise
 
     def _drive(self, call: Call, request: httpx.Request) -> httpx.Response:
@@ -106,7 +107,7 @@ class MeshTransport(httpx.BaseTransport):
                     rewind(request, start)
                 if response is not None:
                     response.close()  # a retry supersedes the previous response
-                response, error, result = self._send(request, action.attempt, call.head)
+                response, error, result = self._send(request, action.attempt, call)
             elif isinstance(action, Sleep):
                 mesh.clock.sleep(action.seconds)
             elif isinstance(action, WaitForConnection):
@@ -141,7 +142,7 @@ class MeshTransport(httpx.BaseTransport):
         granted.wait(action.timeout)
 
     def _send(
-        self, request: httpx.Request, attempt: Attempt, head: RequestHead
+        self, request: httpx.Request, attempt: Attempt, call: Call
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, object]:
         now = self._mesh.clock.now()
         budget = budget_for(request, attempt, now)
@@ -149,7 +150,8 @@ class MeshTransport(httpx.BaseTransport):
         try:
             inner = self._transport_for(attempt)
             with bounded(bound), expecting(attempt.tls):
-                response = inner.handle_request(inner_request(request, attempt, budget, head))
+                outgoing = inner_request(request, attempt, budget, call.head)
+                response = send_attempt(call, attempt, inner.handle_request, outgoing)
         except httpx.TransportError as error:
             outcome = outcome_of_expiry(bound) if bound is not None else None
             if outcome is None:
@@ -198,9 +200,10 @@ class MeshTransport(httpx.BaseTransport):
     def _mirror(self, request: httpx.Request, attempt: Attempt, head: RequestHead) -> None:
         budget = budget_for(request, attempt, self._mesh.clock.now())
         try:
-            response = self._transport_for(attempt).handle_request(
-                inner_request(request, attempt, budget, head)
-            )
+            with unobserved():  # no span of its own, and none from httpx's instrumentation
+                response = self._transport_for(attempt).handle_request(
+                    inner_request(request, attempt, budget, head)
+                )
             response.read()
             response.close()
         except Exception:  # a mirror never affects the caller

@@ -489,3 +489,19 @@ def test_grpc_requests_get_grpc_shaped_local_replies() -> None:
     assert reply.status == 200
     assert ("grpc-status", "14") in reply.headers
     assert trace.info.flags == ("NC",)
+
+
+def test_upstream_remote_address_names_the_endpoint_in_response_headers() -> None:
+    """``%UPSTREAM_REMOTE_ADDRESS%`` is the endpoint that answered (response headers);
+    request headers are formatted before an endpoint is chosen, where it is empty."""
+    rule = """\
+        headers:
+          request: {set: {x-upstream: '%UPSTREAM_REMOTE_ADDRESS%'}}
+          response: {set: {x-served-by: '%UPSTREAM_REMOTE_ADDRESS%'}}
+        route: [{destination: {host: reviews, subset: v2}}]
+        """
+    trace = drive(mesh_with(rules(rule)), "http://reviews:9080/")
+    assert ("x-upstream", "") in trace.sends[0].edits.set
+    deliver = trace.final
+    assert isinstance(deliver, Deliver)
+    assert ("x-served-by", "10.0.0.2:9080") in deliver.edits.set

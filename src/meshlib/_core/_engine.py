@@ -819,9 +819,13 @@ class Call:
             self._retry_slot = None
 
     def _format_context(self) -> FormatContext:
+        """What format strings see. ``%UPSTREAM_REMOTE_ADDRESS%`` is the endpoint once
+        one answered (response headers); request headers are formatted before the
+        endpoint is chosen, where it is empty."""
         return FormatContext(
             hostname=self.options.hostname,
             request_headers=self.head.headers,
+            upstream_address=self._info.get("endpoint") or "",
             upstream_cluster=self._info.get("cluster", ""),
         )
 

@@ -173,12 +173,18 @@ class Identity:
         """A SHA-256 digest of the chain, key and roots: equal material, equal key.
 
         Stable across processes, so it can key a cache of TLS contexts built from it.
+        Worked out once: TLS connections ask for it on every request.
         """
+        known: bytes | None = self.__dict__.get("_material_key")
+        if known is not None:
+            return known
         digest = hashlib.sha256()
         for part in (self.cert_chain_pem, self.key_pem, self.roots_pem):
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
-        return digest.digest()
+        key = digest.digest()
+        object.__setattr__(self, "_material_key", key)  # frozen: a cache, not a change
+        return key
 
 
 #: The order :meth:`Identity.from_directory` reads in; matches its arguments.

@@ -206,6 +206,7 @@ class Mesh:
         )
         with self.lock:
             self._resources, self._table = resources, table
+            self.runtime.endpoints_changed(self.clock.now())
 
     def set_endpoints(self, host: str, endpoints: Sequence[Endpoint]) -> None:
         """Set the endpoints of ``host`` in code; they replace any from YAML.
@@ -228,6 +229,7 @@ class Mesh:
         )
         with self.lock:
             self._endpoints, self._table = endpoints_by_host, table
+            self.runtime.endpoints_changed(self.clock.now())
 
     def _resources_of(self, config: Config) -> tuple[Resource[Any], ...]:
         if isinstance(config, str):

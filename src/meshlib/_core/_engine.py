@@ -642,9 +642,9 @@ class Call:
     def _hosts(self, service: Service, labels: Mapping[str, str], port: int) -> list[HostState]:
         spec = service.port(port)
         name, target = (spec.name, spec.target_port) if spec is not None else ("", 0)
-        now = self.clock()
+        added = min(self.runtime.changed_at, self.clock())  # hosts kept carry their own
         return [
-            HostState(endpoint, address, endpoint.target_port(port, name, target), added_at=now)
+            HostState(endpoint, address, endpoint.target_port(port, name, target), added_at=added)
             for endpoint in service.endpoints
             if selects(labels, endpoint.labels)
             for address in self._addresses(service, endpoint)

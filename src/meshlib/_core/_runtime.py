@@ -178,6 +178,7 @@ class Runtime:
     connect_timeout: float = 10.0  # the mesh's, for clusters that set none
     trust_domain: str = "cluster.local"  # the workload identity's, for endpoint SPIFFE IDs
     has_identity: bool = False  # a workload identity to present: ISTIO_MUTUAL is possible
+    changed_at: float = 0.0  # when the endpoints last changed (a reload, a DNS answer)
     _limits: dict[ClusterKey, tuple[TrafficPolicy | None, Limits]] = field(default_factory=dict)
 
     def pool_settings(self, policy: TrafficPolicy | None) -> PoolSettings:
@@ -215,8 +216,18 @@ class Runtime:
         previous = self.dns.get(name)
         if not addresses and previous is not None:
             self.dns[name] = DnsAnswer(previous.addresses, now)
-        else:
-            self.dns[name] = DnsAnswer(tuple(addresses), now)
+            return
+        if previous is None or previous.addresses != tuple(addresses):
+            self.changed_at = now  # new addresses are new hosts from now on
+        self.dns[name] = DnsAnswer(tuple(addresses), now)
+
+    def endpoints_changed(self, now: float) -> None:
+        """A reload or new endpoints: hosts first seen after this were added now.
+
+        Slow start counts a host's age from when it joined the cluster (Envoy), not from
+        the first request that finds it there.
+        """
+        self.changed_at = now
 
     def current(self, key: ClusterKey, source: tuple[object, ...]) -> ClusterRuntime | None:
         """The runtime of ``key`` if it was built from ``source``.

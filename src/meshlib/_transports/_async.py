@@ -42,6 +42,7 @@ from meshlib._transports._common import (
     body_position,
     bound_for,
     budget_for,
+    default_ssl_context,
     inner_request,
     local_response,
     outcome_of_error,
@@ -70,7 +71,7 @@ AsyncTransportFactory = Callable[[Upstream], httpx.AsyncBaseTransport]
 def default_async_factory(upstream: Upstream) -> httpx.AsyncBaseTransport:
     """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool, its
     sockets under the mesh's deadlines."""
-    verify = upstream.ssl_context if upstream.ssl_context is not None else True
+    verify = upstream.ssl_context if upstream.ssl_context is not None else default_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=verify, limits=upstream.pool_limits())
     return with_async_deadlines(transport)
 

@@ -7,6 +7,7 @@ timeouts); a local reply → ``httpx.Response``; an httpx exception → Envoy's 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import ssl
@@ -36,6 +37,7 @@ __all__ = [
     "body_position",
     "bound_for",
     "budget_for",
+    "default_ssl_context",
     "failure_of",
     "inner_request",
     "local_response",
@@ -80,6 +82,13 @@ class Upstream:
         return httpx.Limits(
             max_connections=None, max_keepalive_connections=None, keepalive_expiry=expiry
         )
+
+
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, made once: building one loads the CA bundle
+    (tens of milliseconds), and every endpoint has its own inner transport."""
+    return httpx.create_ssl_context()
 
 
 def upstream_for(

@@ -38,6 +38,7 @@ from meshlib._transports._common import (
     body_position,
     bound_for,
     budget_for,
+    default_ssl_context,
     inner_request,
     local_response,
     outcome_of_error,
@@ -64,7 +65,7 @@ TransportFactory = Callable[[Upstream], httpx.BaseTransport]
 def default_factory(upstream: Upstream) -> httpx.BaseTransport:
     """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool, its sockets
     under the mesh's deadlines."""
-    verify = upstream.ssl_context if upstream.ssl_context is not None else True
+    verify = upstream.ssl_context if upstream.ssl_context is not None else default_ssl_context()
     return with_deadlines(httpx.HTTPTransport(verify=verify, limits=upstream.pool_limits()))
 
 

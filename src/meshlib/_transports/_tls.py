@@ -22,7 +22,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from meshlib._core._tls_policy import TlsTarget
@@ -134,17 +134,23 @@ def _pem_files(chain: bytes, key: bytes) -> Iterator[tuple[str, str]]:
 _EXPECTED: ContextVar[TlsTarget | None] = ContextVar("meshlib_tls_peer", default=None)
 
 
-@contextlib.contextmanager
-def expecting(target: TlsTarget | None) -> Iterator[None]:
-    """Connections opened in this context must meet ``target``'s peer check."""
-    if target is None and _EXPECTED.get() is None:
-        yield
-        return
-    token = _EXPECTED.set(target)
-    try:
-        yield
-    finally:
-        _EXPECTED.reset(token)
+class expecting:  # noqa: N801 - used as a context manager, like contextlib's
+    """Connections opened in this context must meet ``target``'s peer check (None: no
+    check; cheap, since most attempts are plaintext)."""
+
+    __slots__ = ("_target", "_token")
+
+    def __init__(self, target: TlsTarget | None) -> None:
+        self._target = target
+        self._token: Token[TlsTarget | None] | None = None
+
+    def __enter__(self) -> None:
+        if self._target is not None or _EXPECTED.get() is not None:
+            self._token = _EXPECTED.set(self._target)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _EXPECTED.reset(self._token)
 
 
 def verify_peer(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:

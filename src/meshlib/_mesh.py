@@ -214,13 +214,18 @@ class Mesh:
         ``host`` may be a short name (expanded in the mesh's namespace) or an FQDN. An
         empty list removes the override.
         """
-        name = expand(host, self.workload.namespace, self.workload.domain)
+        self.update_endpoints({host: endpoints})
+
+    def update_endpoints(self, endpoints: Mapping[str, Sequence[Endpoint]]) -> None:
+        """:meth:`set_endpoints` for many hosts at once: the table is rebuilt once."""
         with self.lock:
             endpoints_by_host = dict(self._endpoints)
-        if endpoints:
-            endpoints_by_host[name] = tuple(endpoints)
-        else:
-            endpoints_by_host.pop(name, None)
+        for host, given in endpoints.items():
+            name = expand(host, self.workload.namespace, self.workload.domain)
+            if given:
+                endpoints_by_host[name] = tuple(given)
+            else:
+                endpoints_by_host.pop(name, None)
         table = compile_table(
             self._resources,
             self.workload,

@@ -505,3 +505,19 @@ def test_upstream_remote_address_names_the_endpoint_in_response_headers() -> Non
     deliver = trace.final
     assert isinstance(deliver, Deliver)
     assert ("x-served-by", "10.0.0.2:9080") in deliver.edits.set
+
+
+def test_update_endpoints_sets_many_hosts_at_once() -> None:
+    """``update_endpoints`` replaces the endpoints of several hosts in one rebuild; an
+    empty list removes a host's override, as ``set_endpoints`` does."""
+    mesh = mesh_with(rules(to("v1")))
+    mesh.update_endpoints(
+        {
+            "reviews": [Endpoint("10.9.0.1", port=9080, labels={"version": "v1"})],
+            "ratings": [Endpoint("10.9.0.2", port=9080)],
+        }
+    )
+    assert drive(mesh, "http://reviews:9080/").sends[0].address == "10.9.0.1"
+    assert drive(mesh, "http://ratings:9080/").sends[0].address == "10.9.0.2"
+    mesh.update_endpoints({"ratings": []})
+    assert drive(mesh, "http://ratings:9080/").info.cluster == "PassthroughCluster"

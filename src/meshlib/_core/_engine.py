@@ -489,17 +489,17 @@ class Call:
         if consistent is None:
             return False
         head = self.head
-        address, port = self.options.source_address, self.rng.randrange(32768, 61000)
-        source = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        source = self.options.source_address
+        cookie = consistent.http_cookie
+        if cookie is not None and cookie.ttl is not None:  # a cookie may be generated
+            port = self.rng.randrange(32768, 61000)
+            source = f"[{source}]:{port}" if ":" in source else f"{source}:{port}"
         headers: Mapping[str, str | tuple[str, ...]] = head.headers
         if head.repeated:  # Envoy hashes every value of a repeated header, sorted
             headers = {**head.headers, **head.repeated}
+        query = query_parameters(head.query) if consistent.http_query_parameter_name else {}
         result = request_hash(
-            consistent,
-            headers,
-            query_parameters(head.query),
-            source_ip=source,
-            local_ip=f"0.0.0.0:{head.port}",
+            consistent, headers, query, source_ip=source, local_ip=f"0.0.0.0:{head.port}"
         )
         self._hash_value, self._set_cookie = result.hash, result.set_cookie
         return True

@@ -107,15 +107,11 @@ class Limits:
         self.active -= 1
         self.connections -= 1
         host.connections -= 1
-        while self.queue:
+        if self.queue and self.active < self.max_requests:
             ticket = self.queue.popleft()
-            if self.active >= self.max_requests:
-                self.queue.appendleft(ticket)
-                return
             self._open(ticket.host)
             ticket.granted = True
             ticket.wake()
-            return
 
     def withdraw(self, ticket: Ticket) -> None:
         """A waiting request gave up (deadline, cancellation)."""

@@ -57,7 +57,6 @@ class TlsTarget:
     key_file: str = ""
     insecure: bool = False
     alpn: tuple[str, ...] = ()
-    auto: bool = False
 
     @property
     def uses_identity(self) -> bool:
@@ -116,7 +115,7 @@ def cluster_tls(
     if not (auto_mtls and has_identity and service.location is Location.MESH_INTERNAL):
         return NO_TLS
     sans = _istio_sans(service, (), trust_domain)
-    return ClusterTls(auto=_istio(key, sans, auto=True))
+    return ClusterTls(auto=_istio(key, sans))
 
 
 def _explicit(
@@ -137,13 +136,12 @@ def _explicit(
     )
 
 
-def _istio(key: ClusterKey, sans: Sequence[str], *, auto: bool = False) -> TlsTarget:
+def _istio(key: ClusterKey, sans: Sequence[str]) -> TlsTarget:
     return TlsTarget(
         mode="ISTIO_MUTUAL",
         sni=f"outbound_.{key.port}_.{key.subset}_.{key.host}",
         verify_sans=tuple(sans),
         alpn=ISTIO_ALPN,
-        auto=auto,
     )
 
 

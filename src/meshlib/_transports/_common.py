@@ -305,13 +305,6 @@ def endpoint_url(original: httpx.URL, attempt: Attempt, head: RequestHead) -> ht
     return url
 
 
-def _host_of(authority: str) -> str:
-    """The host part of an authority (``[::1]:443`` → ``::1``, ``a:80`` → ``a``)."""
-    if authority.startswith("["):
-        return authority[1:].partition("]")[0]
-    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
-
-
 def local_response(request: httpx.Request, reply: LocalReply, info: MeshInfo) -> httpx.Response:
     """An httpx response for a local reply, as the application would get it from Envoy."""
     headers = [*reply.headers, ("content-length", str(len(reply.body)))]

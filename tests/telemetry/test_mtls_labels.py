@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from opentelemetry import metrics
+from opentelemetry.metrics import _internal as metrics_state
 
 from meshlib import Identity
 from meshlib._ca import init_ca, issue
@@ -37,7 +37,8 @@ def test_principals_over_mtls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """ISTIO_MUTUAL: the principals are the client's and the verified server's SPIFFE IDs."""
-    monkeypatch.setattr(metrics, "get_meter_provider", lambda: observed.meter_provider)
+    # What metrics.set_meter_provider does (it may only run once per process).
+    monkeypatch.setattr(metrics_state, "_METER_PROVIDER", observed.meter_provider)
     server = Identity.from_directory(identities["reviews"])
     with tls_server(server, tmp_path) as (port, _):
         mesh = mesh_for(port, identities["client"], tls="{mode: ISTIO_MUTUAL}")

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import httpx
-from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import TracerProvider
 
@@ -30,6 +29,7 @@ from meshlib._telemetry import _tracing
 from meshlib._telemetry._access_log import access_log_line
 from meshlib._telemetry._access_log import logger as access_logger
 from meshlib._telemetry._call import CallObserver
+from meshlib._telemetry._globals import meter_provider
 from meshlib._telemetry._labels import (
     FULL_LABELS,
     LEAN_LABELS,
@@ -175,7 +175,9 @@ class Telemetry:
     # ------------------------------------------------------------------ metrics
 
     def _current_metrics(self) -> IstioMetrics | None:
-        provider = self._meter_provider or metrics.get_meter_provider()
+        provider = self._meter_provider or meter_provider()
+        if provider is None:
+            return None
         known = self._metrics
         if known is not None and known[0] is provider:
             return known[1]

@@ -40,6 +40,7 @@ from opentelemetry.trace import (
 
 from meshlib._core._actions import Attempt
 from meshlib._core._request import RequestHead
+from meshlib._telemetry._globals import tracer_provider
 from meshlib._telemetry._record import Finished
 from meshlib._version import __version__
 
@@ -84,7 +85,9 @@ class Tracers:
 
     def current(self) -> Tracer | None:
         """The tracer, or None when no SDK is installed."""
-        provider = self._provider or trace.get_tracer_provider()
+        provider = self._provider or tracer_provider()
+        if provider is None:
+            return None
         cached = self._cached
         if cached is not None and cached[0] is provider:
             return cached[1]

@@ -25,6 +25,7 @@ from meshlib._core._request import RequestHead
 from meshlib._core._retry import Failure
 from meshlib._info import MeshInfo
 from meshlib._transports._deadline import Bound, Expired
+from meshlib._transports._header_list import edited, joined, read_headers
 from meshlib._transports._tls import TlsContexts
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def request_head(request: httpx.Request) -> RequestHead:
     url = request.url
     headers: dict[str, str] = {}
     repeated: dict[str, tuple[str, ...]] = {}
-    for key, value in request.headers.multi_items():  # names come lower-cased
+    for key, value in read_headers(request.headers):  # names come lower-cased
         if key in headers:  # several lines: joined with "," for matching, kept apart too
             repeated[key] = (*repeated.get(key, (headers[key],)), value)
             headers[key] = ",".join(repeated[key])
@@ -228,24 +229,11 @@ def budget_for(request: httpx.Request, attempt: Attempt, now: float) -> Budget:
 
 
 def apply_edits(headers: httpx.Headers, edits: HeaderEdits) -> httpx.Headers:
-    """``headers`` after the edits (remove, then set, then add): a copy when there are
-    edits, ``headers`` itself when there are none."""
+    """Response headers after the edits (remove, then set, then add): a copy when there
+    are edits, ``headers`` itself when there are none."""
     if not edits:
         return headers
-    edited = headers.copy()
-    _edit(edited, edits)
-    return edited
-
-
-def _edit(headers: httpx.Headers, edits: HeaderEdits) -> None:
-    """Apply ``edits`` to ``headers`` in place."""
-    for name in edits.remove:
-        if name in headers:
-            del headers[name]
-    for name, value in edits.set:
-        headers[name] = value
-    if edits.add:  # httpx.Headers appends a repeated value only through update()
-        headers.update(httpx.Headers([*headers.multi_items(), *edits.add]))
+    return edited(headers, edits)
 
 
 def inner_request(
@@ -256,9 +244,7 @@ def inner_request(
     The caller's request stays as it is (a retry starts from it again); the copy shares
     its body stream, which :func:`rewind` resets between attempts.
     """
-    headers = request.headers.copy()
-    _edit(headers, attempt.edits)
-    headers["host"] = attempt.authority
+    headers = edited(request.headers, attempt.edits, host=attempt.authority)
     extensions = {**request.extensions, "timeout": dict(budget.timeouts)}
     if attempt.tls is not None:
         extensions["sni_hostname"] = attempt.tls.sni
@@ -433,4 +419,4 @@ def outcome_of_error(
 
 def responded(response: httpx.Response) -> Responded:
     """The outcome of an attempt that got response headers."""
-    return Responded(response.status_code, response.headers)
+    return Responded(response.status_code, joined(response.headers))

@@ -124,16 +124,6 @@ def _capped(timeout: float | None, *, writing: bool = False) -> Iterator[float |
         raise
 
 
-@contextlib.contextmanager
-def _tls_errors(kind: type[httpcore.NetworkError]) -> Iterator[None]:
-    """httpcore's anyio backend lets a TLS alert (``ssl.SSLError``) through unmapped, so
-    httpx would raise it raw; map it as the sync backend does (to a read or write error)."""
-    try:
-        yield
-    except ssl.SSLError as error:
-        raise kind(str(error)) from error
-
-
 # ------------------------------------------------------------------------------ sync
 
 
@@ -142,10 +132,15 @@ class _Stream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if _BOUND.get() is None:  # no deadline: the common case, without the wrapping
+            return self._inner.read(max_bytes, timeout)
         with _capped(timeout) as capped:
             return self._inner.read(max_bytes, capped)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if _BOUND.get() is None:
+            self._inner.write(buffer, timeout)
+            return
         with _capped(timeout, writing=True) as capped:
             self._inner.write(buffer, capped)
 
@@ -209,12 +204,25 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        with _capped(timeout) as capped, _tls_errors(httpcore.ReadError):
-            return await self._inner.read(max_bytes, capped)
+        try:
+            if _BOUND.get() is None:  # no deadline: the common case, without the wrapping
+                return await self._inner.read(max_bytes, timeout)
+            with _capped(timeout) as capped:
+                return await self._inner.read(max_bytes, capped)
+        except ssl.SSLError as error:
+            # httpcore's anyio backend lets a TLS alert through unmapped, so httpx would
+            # raise it raw; map it as the sync backend does (to a read or write error).
+            raise httpcore.ReadError(str(error)) from error
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        with _capped(timeout, writing=True) as capped, _tls_errors(httpcore.WriteError):
-            await self._inner.write(buffer, capped)
+        try:
+            if _BOUND.get() is None:
+                await self._inner.write(buffer, timeout)
+                return
+            with _capped(timeout, writing=True) as capped:
+                await self._inner.write(buffer, capped)
+        except ssl.SSLError as error:
+            raise httpcore.WriteError(str(error)) from error
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -231,8 +231,8 @@ class _BodyStream(httpx.SyncByteStream):
 
     def __init__(self, stream: httpx.SyncByteStream, call: Call, mesh: Mesh) -> None:
         self._stream = stream
-        self._call = call
-        self._mesh = mesh
+        self._call: Call | None = call  # dropped once released: httpx's response is a
+        self._mesh = mesh  # reference cycle, and the call need not wait for its collection
         self._bound: Bound | None = None
         if call.deadline is not None:
             remaining = call.deadline - mesh.clock.now()
@@ -257,10 +257,13 @@ class _BodyStream(httpx.SyncByteStream):
             yield chunk
 
     def close(self) -> None:
+        call, self._call = self._call, None
+        if call is None:
+            return
         try:
             self._stream.close()
         finally:
-            self._mesh.finish_call(self._call)
+            self._mesh.finish_call(call)
 
 
 def _resolve(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:

@@ -1,0 +1,97 @@
+"""``httpx.Headers`` read and rebuilt in one pass over its raw list.
+
+Every request passes through here twice: the engine reads the caller's headers, and
+each attempt sends a copy with a few edits (``Host``, ``x-request-id``,
+``x-envoy-attempt-count``, the route's operations). Done through the public API, a copy
+and three assignments rescan and re-encode the whole list four times, a tenth of what
+meshlib costs per request. httpx keeps headers as a list of ``(raw name, lower-case
+name, value)`` byte triples; this module is the one place meshlib reads that private list
+(and builds a ``Headers`` around a new one). When an httpx release changes it, every
+function falls back to the public API, which gives the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+from meshlib._core._headers import HeaderEdits
+
+__all__ = ["edited", "joined", "read_headers"]
+
+_Triples = list[tuple[bytes, bytes, bytes]]
+
+
+def _triples(headers: httpx.Headers) -> _Triples | None:
+    """httpx's own list, when it has the shape this module knows."""
+    items = getattr(headers, "_list", None)
+    if type(items) is not list or not hasattr(headers, "_encoding"):
+        return None
+    return items
+
+
+def read_headers(headers: httpx.Headers) -> Iterable[tuple[str, str]]:
+    """Every header line as ``(lower-case name, value)``, in order."""
+    items = _triples(headers)
+    if items is None:
+        return headers.multi_items()
+    encoding = headers.encoding
+    return [(name.decode(encoding), value.decode(encoding)) for _, name, value in items]
+
+
+def joined(headers: httpx.Headers) -> dict[str, str]:
+    """The headers as a dict of lower-case names, a header sent on several lines joined
+    with ``, `` (what ``Headers.get`` gives): the engine's view of a response."""
+    found: dict[str, str] = {}
+    for name, value in read_headers(headers):
+        found[name] = f"{found[name]}, {value}" if name in found else value
+    return found
+
+
+def edited(headers: httpx.Headers, edits: HeaderEdits, host: str | None = None) -> httpx.Headers:
+    """A copy of ``headers`` with ``edits`` applied (remove, then set, then add), and
+    ``Host`` set to ``host`` if given; a header set keeps the place of its first line."""
+    items = _triples(headers)
+    if items is None:
+        return _edited_publicly(headers, edits, host)
+    encoding = headers.encoding
+    sets: dict[bytes, tuple[bytes, bytes]] = {}
+    for name, value in (*edits.set, ("host", host)) if host is not None else edits.set:
+        raw = name.encode(encoding)
+        sets[raw.lower()] = (raw, value.encode(encoding))
+    removed = {name.lower().encode(encoding) for name in edits.remove}
+    placed: set[bytes] = set()
+    lines: _Triples = []
+    for line in items:
+        lower = line[1]
+        if lower in sets:
+            if lower not in placed:  # its first line takes the value; later lines go
+                placed.add(lower)
+                lines.append((sets[lower][0], lower, sets[lower][1]))
+        elif lower not in removed:
+            lines.append(line)
+    lines.extend((raw, low, data) for low, (raw, data) in sets.items() if low not in placed)
+    for name, value in edits.add:
+        raw = name.encode(encoding)
+        lines.append((raw, raw.lower(), value.encode(encoding)))
+    copy = httpx.Headers.__new__(httpx.Headers)
+    copy._list = lines
+    copy._encoding = encoding
+    return copy
+
+
+def _edited_publicly(
+    headers: httpx.Headers, edits: HeaderEdits, host: str | None
+) -> httpx.Headers:
+    copy = headers.copy()
+    for name in edits.remove:
+        if name in copy:
+            del copy[name]
+    for name, value in edits.set:
+        copy[name] = value
+    if edits.add:  # httpx.Headers appends a repeated value only through update()
+        copy.update(httpx.Headers([*copy.multi_items(), *edits.add]))
+    if host is not None:
+        copy["host"] = host
+    return copy

@@ -32,6 +32,7 @@ from typing import Any
 
 from meshlib._compile import CompiledRoute, OutboundPolicy, RouteTarget, RoutingTable
 from meshlib._compile._services import Service
+from meshlib._compile._table import ClusterTarget
 from meshlib._core import _replies as replies
 from meshlib._core._actions import (
     Action,
@@ -94,7 +95,7 @@ _RESET_FLAGS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: not frozen, for speed (see _actions)
 class _Plan:
     """What every attempt of one request shares."""
 
@@ -221,7 +222,7 @@ class Call:
             return  # aborted
         if route.mirrors:
             yield from self._mirrors(route, matcher, target)
-        yield from self._attempts(route, matcher, target, key, service, labels)
+        yield from self._attempts(route, matcher, target, cluster)
 
     def _route(
         self,
@@ -387,11 +388,12 @@ class Call:
         route: CompiledRoute,
         matcher: RequestMatcher | None,
         target: RouteTarget,
-        key: ClusterKey,
-        service: Service,
-        labels: Mapping[str, str],
+        destination: ClusterTarget,
     ) -> Generator[Action, Any, None]:
         """Steps 6-7: send, classify, retry, then deliver or answer locally."""
+        key, service, labels = destination.key, destination.service, destination.labels
+        assert service is not None  # the caller answered NC otherwise
+        assert labels is not None
         retry = route.retry
         deadline = self.clock() + route.timeout if route.timeout else None
         self.deadline = deadline
@@ -414,8 +416,11 @@ class Call:
             if service.resolution is Resolution.DNS:
                 cluster = yield from self._cluster(key, service, labels)
             else:
-                known = self._cached_cluster(key, service, labels)
-                assert known is not None  # only DNS answers can be missing
+                known = self.runtime.found_for(destination)
+                if known is None:
+                    known = self._cached_cluster(key, service, labels)
+                    assert known is not None  # only DNS answers can be missing
+                    self.runtime.remember(destination, known)
                 cluster = known
             cluster.sweep(self.clock())
             if avoid_previous is None:  # the first attempt
@@ -691,10 +696,12 @@ class Call:
         self._active = host
         self._info["attempts"] = number
         self._info["endpoint"] = host.name
-        edits = plan.edits.then(_attempt_edits(number, close=pool.close_connection))
+        route_edits = plan.edits
+        sets = route_edits.set + _attempt_headers(number, pool.close_connection)
         if plan.deadline is not None or plan.per_try is not None:
             millis = str(self._expected_timeout_ms(plan, number))
-            edits = edits.then(HeaderEdits(set=(("x-envoy-expected-rq-timeout-ms", millis),)))
+            sets += (("x-envoy-expected-rq-timeout-ms", millis),)
+        edits = HeaderEdits(sets, route_edits.add, route_edits.remove, route_edits.authority)
         return Attempt(
             number=number,
             # TLS origination: the application called http://, the endpoint gets TLS.
@@ -839,13 +846,13 @@ _NO_EDITS = HeaderEdits()
 
 
 @functools.lru_cache(maxsize=64)
-def _attempt_edits(number: int, *, close: bool) -> HeaderEdits:
+def _attempt_headers(number: int, close: bool) -> tuple[tuple[str, str], ...]:
     """``x-envoy-attempt-count`` (Istio turns it on), and ``connection: close`` when
     ``maxRequestsPerConnection: 1`` turns keep-alive off."""
     headers = [("x-envoy-attempt-count", str(number))]
     if close:
         headers.append(("connection", "close"))
-    return HeaderEdits(set=tuple(headers))
+    return tuple(headers)
 
 
 def _passthrough_lb(policy: TrafficPolicy | None) -> bool:

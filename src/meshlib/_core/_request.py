@@ -11,7 +11,7 @@ __all__ = ["RequestHead"]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: frozen would triple its cost (see _actions)
 class RequestHead:
     """Method, URL parts and headers of one request.
 

@@ -84,7 +84,9 @@ class RetryPolicy:
         return retry and "x-envoy-ratelimited" not in headers
 
     def _codes(self, request_headers: Mapping[str, str]) -> frozenset[int]:
-        extra = request_headers.get("x-envoy-retriable-status-codes", "")
+        extra = request_headers.get("x-envoy-retriable-status-codes")
+        if not extra:
+            return self.retriable_status_codes
         codes = {int(c) for c in extra.split(",") if c.strip().isdigit()}
         return self.retriable_status_codes | codes if codes else self.retriable_status_codes
 

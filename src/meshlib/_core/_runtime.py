@@ -180,6 +180,22 @@ class Runtime:
     has_identity: bool = False  # a workload identity to present: ISTIO_MUTUAL is possible
     changed_at: float = 0.0  # when the endpoints last changed (a reload, a DNS answer)
     _limits: dict[ClusterKey, tuple[TrafficPolicy | None, Limits]] = field(default_factory=dict)
+    #: The runtime last found for a routing table's cluster target (by identity), so that
+    #: a request to a known cluster skips re-checking what its hosts were built from.
+    _found: dict[int, tuple[object, ClusterRuntime]] = field(default_factory=dict)
+
+    def found_for(self, target: object) -> ClusterRuntime | None:
+        """The runtime :meth:`remember` kept for ``target``, while the cluster has not
+        been rebuilt since (a table is replaced whole, so its targets are snapshots)."""
+        entry = self._found.get(id(target))
+        if entry is None or entry[0] is not target:
+            return None
+        cluster = entry[1]
+        return cluster if self.clusters.get(cluster.key) is cluster else None
+
+    def remember(self, target: object, cluster: ClusterRuntime) -> None:
+        """Keep ``cluster`` as ``target``'s until the endpoints or configuration change."""
+        self._found[id(target)] = (target, cluster)
 
     def pool_settings(self, policy: TrafficPolicy | None) -> PoolSettings:
         """The connection-pool settings of a cluster with ``policy``."""
@@ -228,6 +244,7 @@ class Runtime:
         the first request that finds it there.
         """
         self.changed_at = now
+        self._found.clear()  # the new table's targets are new objects
 
     def current(self, key: ClusterKey, source: tuple[object, ...]) -> ClusterRuntime | None:
         """The runtime of ``key`` if it was built from ``source``.

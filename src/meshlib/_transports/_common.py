@@ -183,7 +183,7 @@ def body_position(request: httpx.Request) -> int | None:
     return int(inner.tell()) if inner is not None else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per attempt: not frozen, for speed (see _actions)
 class Budget:
     """The timeouts for one attempt, and whether the mesh's (not the caller's) bind."""
 

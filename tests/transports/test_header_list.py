@@ -7,7 +7,7 @@ import pytest
 
 from meshlib._core._headers import HeaderEdits
 from meshlib._transports import _header_list
-from meshlib._transports._header_list import edited, joined, read_headers
+from meshlib._transports._header_list import ResponseHeaders, edited, read_headers
 
 HEADERS = [
     ("Host", "reviews"),
@@ -66,8 +66,15 @@ def test_edited_result_behaves_as_headers(path: str) -> None:
     assert result["host"] == "h"
 
 
-def test_read_and_joined_match_httpx(path: str) -> None:
-    """Lines as ``multi_items`` gives them; joined values as ``Headers.get`` does."""
+def test_read_and_view_match_httpx(path: str) -> None:
+    """Lines as ``multi_items`` gives them; the response view's values as
+    ``Headers.get`` gives them, any case, repeated lines joined."""
     headers = httpx.Headers(HEADERS)
     assert list(read_headers(headers)) == headers.multi_items()
-    assert joined(headers) == {name: headers[name] for name in headers}
+    view = ResponseHeaders(headers)
+    assert dict(view) == {name: headers[name] for name in headers}
+    assert view.get("X-TRACE") == "a, b"
+    assert "accept" in view
+    assert "missing" not in view
+    assert view.get("missing") is None
+    assert len(view) == 4

@@ -37,6 +37,7 @@ from meshlib._core._request import RequestHead
 from meshlib._telemetry import answered, asend_attempt, unobserved
 from meshlib._transports._common import (
     EXTENSION,
+    PlainKey,
     Upstream,
     apply_edits,
     body_position,
@@ -47,6 +48,7 @@ from meshlib._transports._common import (
     local_response,
     outcome_of_error,
     outcome_of_expiry,
+    plaintext_key,
     request_head,
     responded,
     rewind,
@@ -86,6 +88,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         self._mesh = mesh
         self._factory = transport_factory or default_async_factory
         self._inner: dict[Upstream, httpx.AsyncBaseTransport] = {}
+        self._plain: dict[PlainKey, httpx.AsyncBaseTransport] = {}  # the same, found faster
         self._task_group: TaskGroup | None = None
         self._background: set[Any] = set()
 
@@ -198,11 +201,16 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
         return response
 
     def _transport_for(self, attempt: Attempt) -> httpx.AsyncBaseTransport:
+        plain = plaintext_key(attempt)
+        if plain is not None and (known := self._plain.get(plain)) is not None:
+            return known
         mesh = self._mesh
         upstream = upstream_for(attempt, mesh.tls_contexts, mesh.identity)
         inner = self._inner.get(upstream)
         if inner is None:
             inner = self._inner[upstream] = self._factory(upstream)
+        if plain is not None:
+            self._plain[plain] = inner
         return inner
 
     def _shadow(
@@ -245,7 +253,7 @@ class AsyncMeshTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close every inner transport."""
-        transports, self._inner = list(self._inner.values()), {}
+        transports, self._inner, self._plain = list(self._inner.values()), {}, {}
         for transport in transports:
             await transport.aclose()
 

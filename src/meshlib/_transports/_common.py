@@ -25,7 +25,7 @@ from meshlib._core._request import RequestHead
 from meshlib._core._retry import Failure
 from meshlib._info import MeshInfo
 from meshlib._transports._deadline import Bound, Expired
-from meshlib._transports._header_list import edited, joined, read_headers
+from meshlib._transports._header_list import ResponseHeaders, edited, read_headers
 from meshlib._transports._tls import TlsContexts
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Budget",
+    "PlainKey",
     "Upstream",
     "apply_edits",
     "body_position",
@@ -44,6 +45,7 @@ __all__ = [
     "local_response",
     "outcome_of_error",
     "outcome_of_expiry",
+    "plaintext_key",
     "replayable",
     "request_head",
     "responded",
@@ -112,6 +114,20 @@ def upstream_for(
     return Upstream(
         attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout, context
     )
+
+
+#: What identifies a plaintext attempt's :class:`Upstream`: scheme, address, port,
+#: cluster name and idle timeout (a plain tuple, quicker to hash than the dataclass).
+PlainKey = tuple[str, str, int, str | None, float | None]
+
+
+def plaintext_key(attempt: Attempt) -> PlainKey | None:
+    """The key of ``attempt``'s upstream when it has no TLS to originate, else None
+    (a TLS upstream's key includes the SSL context of the identity in force)."""
+    if attempt.tls is not None:
+        return None
+    cluster = attempt.cluster.name if attempt.cluster is not None else None
+    return (attempt.scheme, attempt.address, attempt.port, cluster, attempt.idle_timeout)
 
 
 def request_head(request: httpx.Request) -> RequestHead:
@@ -206,6 +222,15 @@ def budget_for(request: httpx.Request, attempt: Attempt, now: float) -> Budget:
     first, and such a timeout is then the mesh's, not the caller's.
     """
     caller: Mapping[str, Any] = request.extensions.get("timeout", {})
+    if attempt.deadline is None and attempt.per_try_timeout is None:  # Istio's default
+        connect = attempt.connect_timeout
+        timeouts = {
+            "connect": connect if connect is not None else caller.get("connect"),
+            "read": caller.get("read"),
+            "write": caller.get("write"),
+            "pool": caller.get("pool"),
+        }
+        return Budget(timeouts, mesh_read=False, route_binds=False)
     remaining = attempt.deadline - now if attempt.deadline is not None else None
     if remaining is not None:
         remaining = max(remaining, 0.0)
@@ -419,4 +444,4 @@ def outcome_of_error(
 
 def responded(response: httpx.Response) -> Responded:
     """The outcome of an attempt that got response headers."""
-    return Responded(response.status_code, joined(response.headers))
+    return Responded(response.status_code, ResponseHeaders(response.headers))

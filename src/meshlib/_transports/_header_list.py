@@ -12,13 +12,13 @@ function falls back to the public API, which gives the same result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import httpx
 
 from meshlib._core._headers import HeaderEdits
 
-__all__ = ["edited", "joined", "read_headers"]
+__all__ = ["ResponseHeaders", "edited", "read_headers"]
 
 _Triples = list[tuple[bytes, bytes, bytes]]
 
@@ -40,13 +40,49 @@ def read_headers(headers: httpx.Headers) -> Iterable[tuple[str, str]]:
     return [(name.decode(encoding), value.decode(encoding)) for _, name, value in items]
 
 
-def joined(headers: httpx.Headers) -> dict[str, str]:
-    """The headers as a dict of lower-case names, a header sent on several lines joined
-    with ``, `` (what ``Headers.get`` gives): the engine's view of a response."""
-    found: dict[str, str] = {}
-    for name, value in read_headers(headers):
-        found[name] = f"{found[name]}, {value}" if name in found else value
-    return found
+class ResponseHeaders(Mapping[str, str]):
+    """The engine's view of response headers: lower-case names, a header sent on
+    several lines joined with ``, `` (as ``Headers.get`` joins them).
+
+    The engine looks up one or two names per response (``grpc-status``, and
+    ``x-envoy-ratelimited`` for some retry policies); each lookup scans the raw list,
+    which is cheaper than building a dict of every header first.
+    """
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: httpx.Headers) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> str:
+        items = _triples(self._headers)
+        if items is None:
+            return self._headers[name]
+        wanted = name.lower().encode("latin-1")
+        encoding = ""
+        values = []
+        for _, lower, value in items:
+            if lower == wanted:
+                encoding = encoding or self._headers.encoding
+                values.append(value.decode(encoding))
+        if not values:
+            raise KeyError(name)
+        return ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        items = _triples(self._headers)
+        if items is None:
+            return name in self._headers
+        wanted = name.lower().encode("latin-1")
+        return any(lower == wanted for _, lower, _ in items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name for name, _ in read_headers(self._headers)))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def edited(headers: httpx.Headers, edits: HeaderEdits, host: str | None = None) -> httpx.Headers:

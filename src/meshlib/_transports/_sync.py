@@ -33,6 +33,7 @@ from meshlib._core._request import RequestHead
 from meshlib._telemetry import answered, send_attempt, unobserved
 from meshlib._transports._common import (
     EXTENSION,
+    PlainKey,
     Upstream,
     apply_edits,
     body_position,
@@ -43,6 +44,7 @@ from meshlib._transports._common import (
     local_response,
     outcome_of_error,
     outcome_of_expiry,
+    plaintext_key,
     request_head,
     responded,
     rewind,
@@ -82,6 +84,7 @@ class MeshTransport(httpx.BaseTransport):
         self._mesh = mesh
         self._factory = transport_factory or default_factory
         self._inner: dict[Upstream, httpx.BaseTransport] = {}
+        self._plain: dict[PlainKey, httpx.BaseTransport] = {}  # the same, found faster
         self._inner_lock = threading.Lock()
         self._mirror_pool: ThreadPoolExecutor | None = None
 
@@ -172,6 +175,9 @@ class MeshTransport(httpx.BaseTransport):
         return response
 
     def _transport_for(self, attempt: Attempt) -> httpx.BaseTransport:
+        plain = plaintext_key(attempt)
+        if plain is not None and (known := self._plain.get(plain)) is not None:
+            return known
         mesh = self._mesh
         upstream = upstream_for(attempt, mesh.tls_contexts, mesh.identity)
         inner = self._inner.get(upstream)
@@ -180,6 +186,8 @@ class MeshTransport(httpx.BaseTransport):
                 inner = self._inner.get(upstream)
                 if inner is None:
                     inner = self._inner[upstream] = self._factory(upstream)
+        if plain is not None:
+            self._plain[plain] = inner
         return inner
 
     def _shadow(
@@ -213,7 +221,7 @@ class MeshTransport(httpx.BaseTransport):
     def close(self) -> None:
         """Close every inner transport and stop the mirror threads."""
         with self._inner_lock:
-            transports, self._inner = list(self._inner.values()), {}
+            transports, self._inner, self._plain = list(self._inner.values()), {}, {}
             pool, self._mirror_pool = self._mirror_pool, None
         if pool is not None:
             pool.shutdown(wait=True)

@@ -191,7 +191,7 @@ class Call:
             cluster=info.get("cluster"),
             endpoint=info.get("endpoint"),
             attempts=info["attempts"],
-            flags=envoy_order(info["flags"]),
+            flags=envoy_order(flags) if len(flags := info["flags"]) > 1 else flags,
             details=info.get("details", ""),
             elapsed=info.get("elapsed", 0.0),
         )

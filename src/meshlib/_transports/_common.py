@@ -144,12 +144,13 @@ def request_head(request: httpx.Request) -> RequestHead:
     raw_path = url.raw_path.decode("ascii", "replace")
     path, _, query = raw_path.partition("?")
     scheme = url.scheme
+    authority = headers.get("host")
     return RequestHead(
         method=request.method,
         scheme=scheme,
         host=url.host,
         port=RequestHead.port_for(scheme, url.port),
-        authority=headers.get("host", url.netloc.decode("ascii")),
+        authority=authority if authority is not None else url.netloc.decode("ascii"),
         path=path or "/",
         query=query,
         headers=headers,
@@ -195,6 +196,8 @@ def rewind(request: httpx.Request, position: int | None) -> None:
 
 def body_position(request: httpx.Request) -> int | None:
     """Where a file body starts, to rewind to it for a retry (None for other bodies)."""
+    if isinstance(request.stream, httpx.ByteStream):  # the usual body: bytes in memory
+        return None
     inner = _seekable_file(request.stream)
     return int(inner.tell()) if inner is not None else None
 
@@ -291,6 +294,8 @@ def inner_request(
 
 
 _PLAIN_HOST = re.compile(r"[a-z0-9.-]+")
+#: The fields of httpx's parsed URL (a named tuple), in order.
+_URI_FIELDS = ("scheme", "userinfo", "host", "port", "path", "query", "fragment")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -299,20 +304,22 @@ def endpoint_url(original: httpx.URL, attempt: Attempt, head: RequestHead) -> ht
 
     When the path and query are the caller's and the host needs no encoding, the caller's
     parsed URL is reused with those three parts replaced (httpx keeps it as a named
-    tuple); anything else is parsed from scratch.
+    tuple with the fields in ``_URI_FIELDS``); anything else is parsed from scratch.
     """
-    reference = getattr(original, "_uri_reference", None)
-    replace = getattr(reference, "_replace", None)
+    reference: Any = getattr(original, "_uri_reference", None)
     if (
-        replace is None
+        getattr(reference, "_fields", None) != _URI_FIELDS
         or attempt.path != head.path
         or attempt.query != head.query
         or not _PLAIN_HOST.fullmatch(attempt.address)
     ):
         return httpx.URL(attempt.url)
     port = None if _DEFAULT_PORTS.get(attempt.scheme) == attempt.port else attempt.port
+    _, userinfo, _, _, path, query, fragment = reference
     url = httpx.URL.__new__(httpx.URL)
-    url._uri_reference = replace(scheme=attempt.scheme, host=attempt.address, port=port)
+    url._uri_reference = type(reference)(
+        attempt.scheme, userinfo, attempt.address, port, path, query, fragment
+    )
     return url
 
 

@@ -12,6 +12,7 @@ function falls back to the public API, which gives the same result.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 
 import httpx
@@ -94,9 +95,9 @@ def edited(headers: httpx.Headers, edits: HeaderEdits, host: str | None = None) 
     encoding = headers.encoding
     sets: dict[bytes, tuple[bytes, bytes]] = {}
     for name, value in (*edits.set, ("host", host)) if host is not None else edits.set:
-        raw = name.encode(encoding)
-        sets[raw.lower()] = (raw, value.encode(encoding))
-    removed = {name.lower().encode(encoding) for name in edits.remove}
+        raw, lower = _encoded(name, encoding)
+        sets[lower] = (raw, value.encode(encoding))
+    removed = {_encoded(name, encoding)[1] for name in edits.remove} if edits.remove else ()
     placed: set[bytes] = set()
     lines: _Triples = []
     for line in items:
@@ -109,12 +110,20 @@ def edited(headers: httpx.Headers, edits: HeaderEdits, host: str | None = None) 
             lines.append(line)
     lines.extend((raw, low, data) for low, (raw, data) in sets.items() if low not in placed)
     for name, value in edits.add:
-        raw = name.encode(encoding)
-        lines.append((raw, raw.lower(), value.encode(encoding)))
+        raw, lower = _encoded(name, encoding)
+        lines.append((raw, lower, value.encode(encoding)))
     copy = httpx.Headers.__new__(httpx.Headers)
     copy._list = lines
     copy._encoding = encoding
     return copy
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(name: str, encoding: str) -> tuple[bytes, bytes]:
+    """A header name as httpx stores it, and lower-cased: names come from the
+    configuration and the mesh's own headers, a small set worth remembering."""
+    raw = name.encode(encoding)
+    return raw, raw.lower()
 
 
 def _edited_publicly(

@@ -269,11 +269,7 @@ LARGE_DEFAULT, LARGE_FULL = "default, large", "full policy, large"
 
 def engine_cases(large: int) -> tuple[list[Case], Callable[[], None]]:
     """The cases; and what ends the request held in flight by the overflow case."""
-    overflow_mesh = full_policy_mesh(max_requests=1)
-    held = overflow_mesh.start_call(HEAD)
-    with overflow_mesh.lock:
-        if not isinstance(held.start(), Send):
-            raise RuntimeError("the held request should have been admitted")
+    overflow_mesh, release = _held_overflow_mesh()
     routed = _delivered(1, "default/svc")
     cases = [
         Case(DEFAULT, default_mesh(), (OK,), _delivered(1, None), 1),
@@ -291,7 +287,7 @@ def engine_cases(large: int) -> tuple[list[Case], Callable[[], None]]:
         Case(LARGE_DEFAULT, default_mesh(large), (OK,), _delivered(1, None), 1),
         Case(LARGE_FULL, full_policy_mesh(endpoints=large), (OK,), routed, 1),
     ]
-    return cases, partial(overflow_mesh.finish_call, held)
+    return cases, release
 
 
 def calls_per_request(case: Case, count: int) -> float:
@@ -399,6 +395,57 @@ def measure_transport(settings: Settings) -> dict[str, list[Round]]:
         return alternate(runners, settings)
 
 
+def _held_overflow_mesh() -> tuple[meshlib.Mesh, Callable[[], None]]:
+    """The overflow case's mesh with its one request in flight; and what ends it."""
+    mesh = full_policy_mesh(max_requests=1)
+    held = mesh.start_call(HEAD)
+    with mesh.lock:
+        if not isinstance(held.start(), Send):
+            raise RuntimeError("the held request should have been admitted")
+    return mesh, partial(mesh.finish_call, held)
+
+
+def _time_each(send: Callable[[httpx.Request], object], requests: list[httpx.Request]) -> float:
+    """µs per ``send(request)`` over ``requests`` (built beforehand), the GC off."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for request in requests:
+            send(request)
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        gc.enable()
+    return elapsed / len(requests) / 1e3
+
+
+def measure_overflow(rounds: int, count: int) -> dict[str, float]:
+    """The overflow answered through the sync transport: ``transport.handle_request``
+    alone (each call gets a request of its own, built beforehand, as a client passes
+    one), and ``client.get`` through ``httpx.Client``, beside plain httpx's own floor
+    (``client.get`` over the canned transport). Medians over ``rounds`` batches."""
+    mesh, release = _held_overflow_mesh()
+    transport = mesh.transport(canned)
+    first = transport.handle_request(httpx.Request("GET", URL))
+    info = first.extensions["meshlib"]
+    if first.status_code != 503 or info.flags != ("UO",):
+        raise RuntimeError(f"not an overflow: {first!r}, {info!r}")
+    samples: dict[str, list[float]] = {"transport": [], "client": [], "plain client": []}
+    with (
+        httpx.Client(transport=transport) as client,
+        httpx.Client(transport=CannedTransport()) as plain,
+    ):
+        get_meshed = partial(client.get, URL)
+        get_plain = partial(plain.get, PLAIN_URL)
+        for _ in range(rounds):
+            requests = [httpx.Request("GET", URL) for _ in range(count)]
+            samples["transport"].append(_time_each(transport.handle_request, requests))
+            samples["client"].append(_time_each(lambda _: get_meshed(), requests))
+            samples["plain client"].append(_time_each(lambda _: get_plain(), requests))
+    release()
+    return {name: round(statistics.median(values), 2) for name, values in samples.items()}
+
+
 def transport_record(phase: dict[str, list[Round]]) -> dict[str, object]:
     """Per client: req/s and CPU µs per request; the paired ratios."""
     plain, default, full = phase["plain httpx"], phase["default"], phase["full policy"]
@@ -460,6 +507,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" each retry adds {engine['us_per_retry']} µs (backoff sleeps skipped)"
     )
 
+    overflow_rounds = QUICK_ROUNDS if args.quick else ROUNDS
+    overflow_at = measure_overflow(overflow_rounds, 500 if args.quick else 5_000)
+    at_transport = overflow_at["transport"]
+    print(
+        f"\noverflow (503 UO) through the sync transport: transport.handle_request"
+        f" {at_transport:.2f} µs (target ≤ {TARGET_OVERFLOW_US:.0f} µs):"
+        f" {'met' if at_transport <= TARGET_OVERFLOW_US else 'MISSED'};"
+        f" httpx.Client.get {overflow_at['client']:.2f} µs"
+        f" (plain httpx's own floor, a canned 200: {overflow_at['plain client']:.2f} µs)"
+    )
+
     settings = QUICK_TRANSPORT if args.quick else TRANSPORT
     phase = measure_transport(settings)
     transport = transport_record(phase)
@@ -479,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     record = {
         "engine": engine,
         "transport": transport,
+        "overflow_through_transport_us": overflow_at,
         "targets": {
             "throughput_ratio": TARGET_THROUGHPUT_RATIO,
             "engine_throughput_met": ratio >= TARGET_THROUGHPUT_RATIO,
@@ -486,6 +545,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "transport_throughput_met": transport_ratio >= TARGET_THROUGHPUT_RATIO,
             "overflow_us": TARGET_OVERFLOW_US,
             "overflow_met": overflow <= TARGET_OVERFLOW_US,
+            "overflow_at_transport_met": at_transport <= TARGET_OVERFLOW_US,
             "b8_fast_fail_us": B8_FAST_FAIL_US,
             "b8_retry_configured_us": B8_RETRY_CONFIGURED_US,
         },

@@ -54,7 +54,7 @@ from meshlib._core._cluster import ClusterKey, HostState
 from meshlib._core._fault import FaultPolicy
 from meshlib._core._hash_policy import query_parameters, request_hash
 from meshlib._core._headers import FormatContext, HeaderEdits, request_edits, response_edits
-from meshlib._core._limits import Admission, Limits, PoolSettings, Ticket
+from meshlib._core._limits import Limits, PoolSettings, Ticket
 from meshlib._core._locality import Group, Level
 from meshlib._core._match import RequestMatcher
 from meshlib._core._outlier import Result
@@ -400,14 +400,7 @@ class Call:
         per_try = retry.per_try_timeout
         if per_try is not None and route.timeout is not None and per_try >= route.timeout:
             per_try = None  # Envoy ignores a per-try timeout at or above the route timeout
-        plan = _Plan(
-            key=key,
-            path=self._path(route, matcher),
-            edits=self._request_edits(route, target),
-            per_try=per_try,
-            timeout=route.timeout,
-            deadline=deadline,
-        )
+        plan: _Plan | None = None  # made once a first attempt is admitted
         tried: list[HostState] = []
         retries = 0
         avoid_previous: bool | None = None
@@ -422,7 +415,8 @@ class Call:
                     assert known is not None  # only DNS answers can be missing
                     self.runtime.remember(destination, known)
                 cluster = known
-            cluster.sweep(self.clock())
+            if cluster.detector is not None:
+                cluster.sweep(self.clock())
             if avoid_previous is None:  # the first attempt
                 hashing = self._hash_request(cluster.policy)
                 avoid_previous = _avoids_previous_hosts(retry, route, hashing=hashing)
@@ -440,11 +434,23 @@ class Call:
             admission = cluster.limits.admit(host)
             if admission.admitted:
                 self._admitted = (cluster.limits, host)
+            elif admission.ticket is None:  # overflow: answered at once, never retried
+                yield self._reply(replies.overflow())
+                return
             else:
-                refused = yield from self._admit(cluster.limits, admission, deadline)
+                refused = yield from self._admit(cluster.limits, admission.ticket, deadline)
                 if refused is not None:
                     yield self._reply(refused)
                     return
+            if plan is None:
+                plan = _Plan(
+                    key=key,
+                    path=self._path(route, matcher),
+                    edits=self._request_edits(route, target),
+                    per_try=per_try,
+                    timeout=route.timeout,
+                    deadline=deadline,
+                )
             tls = cluster.tls.for_host(host, self.head.host)
             outcome = yield Send(self._attempt(host, plan, cluster.pool, retries + 1, tls))
             self._info["elapsed"] = self.clock() - self.started
@@ -510,18 +516,15 @@ class Call:
         return True
 
     def _admit(
-        self, limits: Limits, admission: Admission, deadline: float | None
+        self, limits: Limits, ticket: Ticket, deadline: float | None
     ) -> Generator[Action, Any, LocalReply | None]:
-        """The circuit breakers said no, or wait: overflow, or wait for a connection.
+        """Wait for a connection, as a pending request (an overflow is answered before).
 
         Returns None once the attempt may go, else the local reply that ends the request:
-        503 ``UO`` on overflow (never retried), 504 ``UT`` when the route deadline passes
-        while waiting (Envoy's route timer covers the pending queue; the per-try timer
-        starts only once a connection is ready).
+        504 ``UT`` when the route deadline passes while waiting (Envoy's route timer
+        covers the pending queue; the per-try timer starts only once a connection is
+        ready).
         """
-        ticket = admission.ticket
-        if ticket is None:
-            return replies.overflow()
         self._ticket = (limits, ticket)
         timeout = max(0.0, deadline - self.clock()) if deadline is not None else None
         yield WaitForConnection(ticket, timeout)

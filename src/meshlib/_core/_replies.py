@@ -10,6 +10,7 @@ and ``grpc-message`` carrying the body text.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 __all__ = ["LocalReply", "grpc_status_for_http", "http_status_for_grpc"]
@@ -88,21 +89,25 @@ def _text(
     return LocalReply(status, body.encode(), headers, flags, details)
 
 
+@functools.cache
 def route_not_found() -> LocalReply:
     """A VirtualService covers the host but no rule matches: 404, ``NR``."""
     return LocalReply(404, flags=("NR",), details="route_not_found")
 
 
+@functools.cache
 def cluster_not_found() -> LocalReply:
     """The route names a subset (or host) no DestinationRule or registry defines: 503, ``NC``."""
     return LocalReply(503, flags=("NC",), details="cluster_not_found")
 
 
+@functools.cache
 def no_healthy_upstream() -> LocalReply:
     """No endpoint to send to (none selected, or all ejected): 503, ``UH``."""
     return _text(503, "no healthy upstream", ("UH",), "no_healthy_upstream")
 
 
+@functools.cache  # replies are values: the constant ones are built once
 def overflow() -> LocalReply:
     """A connection-pool limit is full: immediate 503, ``UO``, ``x-envoy-overloaded``."""
     return _text(
@@ -144,6 +149,7 @@ def upstream_timeout(*, per_try: bool, retried: bool = False) -> LocalReply:
     return _text(504, "upstream request timeout", flags, details)
 
 
+@functools.cache
 def registry_only() -> LocalReply:
     """``REGISTRY_ONLY`` and an unknown host: Istio's BlackHoleCluster, 502, no flag."""
     return LocalReply(502, details="direct_response")

@@ -129,7 +129,7 @@ class CallObserver:
             version = response.extensions.get("http_version")
             if version == b"HTTP/2":
                 protocol = "HTTP/2"
-            if "UF" in flags:  # a local reply, read already: its body names the reason
+            if "UF" in flags:  # a local reply, read above: its body names the reason
                 failure = response.text.partition(_TRANSPORT_FAILURE)[2]
         elif error is not None and getattr(error, "mesh_info", None) is None:
             # Not the mesh's upstream error: the caller gave up (its own timeout, a
@@ -164,6 +164,8 @@ def _content_length(response: httpx.Response) -> int:
     try:
         return len(response.content)
     except httpx.ResponseNotRead:
+        if isinstance(response.stream, httpx.ByteStream):  # in memory: a local reply
+            return len(response.read())
         return 0
 
 

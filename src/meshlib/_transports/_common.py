@@ -12,7 +12,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,14 +133,11 @@ def plaintext_key(attempt: Attempt) -> PlainKey | None:
 def request_head(request: httpx.Request) -> RequestHead:
     """The engine's view of ``request``."""
     url = request.url
-    headers: dict[str, str] = {}
+    lines = read_headers(request.headers)  # names come lower-cased
+    headers = dict(lines)
     repeated: dict[str, tuple[str, ...]] = {}
-    for key, value in read_headers(request.headers):  # names come lower-cased
-        if key in headers:  # several lines: joined with "," for matching, kept apart too
-            repeated[key] = (*repeated.get(key, (headers[key],)), value)
-            headers[key] = ",".join(repeated[key])
-        else:
-            headers[key] = value
+    if len(headers) < len(lines):  # a header sent on several lines
+        headers, repeated = _joined_lines(lines)
     raw_path = url.raw_path.decode("ascii", "replace")
     path, _, query = raw_path.partition("?")
     scheme = url.scheme
@@ -157,6 +154,22 @@ def request_head(request: httpx.Request) -> RequestHead:
         replayable=replayable(request),
         repeated=repeated,
     )
+
+
+def _joined_lines(
+    lines: Sequence[tuple[str, str]],
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Header lines as the engine matches them (a header on several lines joined with
+    ``,``), and the separate values of those headers (consistent hashing keeps them)."""
+    headers: dict[str, str] = {}
+    repeated: dict[str, tuple[str, ...]] = {}
+    for key, value in lines:
+        if key in headers:
+            repeated[key] = (*repeated.get(key, (headers[key],)), value)
+            headers[key] = ",".join(repeated[key])
+        else:
+            headers[key] = value
+    return headers, repeated
 
 
 def replayable(request: httpx.Request) -> bool:
@@ -324,15 +337,26 @@ def endpoint_url(original: httpx.URL, attempt: Attempt, head: RequestHead) -> ht
 
 
 def local_response(request: httpx.Request, reply: LocalReply, info: MeshInfo) -> httpx.Response:
-    """An httpx response for a local reply, as the application would get it from Envoy."""
-    headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+    """An httpx response for a local reply, as the application would get it from Envoy.
+
+    The body is handed over as a stream, as a network transport hands it over (the
+    client reads it); building it through ``content=`` would read it here, ten times
+    the cost of the rest: an overflow must fail fast.
+    """
     return httpx.Response(
         reply.status,
-        headers=headers,
-        content=reply.body,
+        headers=_reply_headers(reply.headers, len(reply.body)),
+        stream=httpx.ByteStream(reply.body),
         request=request,
         extensions={EXTENSION: info},
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _reply_headers(headers: tuple[tuple[str, str], ...], length: int) -> httpx.Headers:
+    """A local reply's headers, normalised once: most replies are the same few (a
+    response copies the list, so sharing one is safe)."""
+    return httpx.Headers([*headers, ("content-length", str(length))])
 
 
 def failure_of(error: httpx.TransportError) -> Failure | None:

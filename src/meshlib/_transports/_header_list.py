@@ -13,7 +13,7 @@ function falls back to the public API, which gives the same result.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import httpx
 
@@ -32,7 +32,7 @@ def _triples(headers: httpx.Headers) -> _Triples | None:
     return items
 
 
-def read_headers(headers: httpx.Headers) -> Iterable[tuple[str, str]]:
+def read_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
     """Every header line as ``(lower-case name, value)``, in order."""
     items = _triples(headers)
     if items is None:

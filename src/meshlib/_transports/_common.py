@@ -312,6 +312,12 @@ _URI_FIELDS = ("scheme", "userinfo", "host", "port", "path", "query", "fragment"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=4096)
+def _plain_host(address: str) -> bool:
+    """Does an endpoint's address go into a URL as it is (no IDNA, no brackets)?"""
+    return _PLAIN_HOST.fullmatch(address) is not None
+
+
 def endpoint_url(original: httpx.URL, attempt: Attempt, head: RequestHead) -> httpx.URL:
     """The URL of ``attempt``: the caller's URL with the endpoint's scheme, host and port.
 
@@ -324,7 +330,7 @@ def endpoint_url(original: httpx.URL, attempt: Attempt, head: RequestHead) -> ht
         getattr(reference, "_fields", None) != _URI_FIELDS
         or attempt.path != head.path
         or attempt.query != head.query
-        or not _PLAIN_HOST.fullmatch(attempt.address)
+        or not _plain_host(attempt.address)
     ):
         return httpx.URL(attempt.url)
     port = None if _DEFAULT_PORTS.get(attempt.scheme) == attempt.port else attempt.port

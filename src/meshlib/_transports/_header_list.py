@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -56,19 +57,23 @@ class ResponseHeaders(Mapping[str, str]):
         self._headers = headers
 
     def __getitem__(self, name: str) -> str:
+        found: str | None = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name``, else ``default`` (without raising: the usual answer is
+        that the header is not there)."""
         items = _triples(self._headers)
         if items is None:
-            return self._headers[name]
+            return self._headers.get(name, default)
         wanted = name.lower().encode("latin-1")
-        encoding = ""
-        values = []
-        for _, lower, value in items:
-            if lower == wanted:
-                encoding = encoding or self._headers.encoding
-                values.append(value.decode(encoding))
+        values = [value for _, lower, value in items if lower == wanted]
         if not values:
-            raise KeyError(name)
-        return ", ".join(values)
+            return default
+        encoding = self._headers.encoding
+        return ", ".join(value.decode(encoding) for value in values)
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -93,22 +98,27 @@ def edited(headers: httpx.Headers, edits: HeaderEdits, host: str | None = None) 
     if items is None:
         return _edited_publicly(headers, edits, host)
     encoding = headers.encoding
-    sets: dict[bytes, tuple[bytes, bytes]] = {}
-    for name, value in (*edits.set, ("host", host)) if host is not None else edits.set:
+    # lower-case name → the line to put in its first place, or None once it is placed
+    sets: dict[bytes, tuple[bytes, bytes, bytes] | None] = {}
+    for name, value in edits.set:
         raw, lower = _encoded(name, encoding)
-        sets[lower] = (raw, value.encode(encoding))
+        sets[lower] = (raw, lower, value.encode(encoding))
+    if host is not None:
+        sets[b"host"] = (b"host", b"host", host.encode(encoding))
     removed = {_encoded(name, encoding)[1] for name in edits.remove} if edits.remove else ()
-    placed: set[bytes] = set()
     lines: _Triples = []
     for line in items:
         lower = line[1]
         if lower in sets:
-            if lower not in placed:  # its first line takes the value; later lines go
-                placed.add(lower)
-                lines.append((sets[lower][0], lower, sets[lower][1]))
+            replacement = sets[lower]
+            if replacement is not None:  # its first line takes the value; later lines go
+                lines.append(replacement)
+                sets[lower] = None
         elif lower not in removed:
             lines.append(line)
-    lines.extend((raw, low, data) for low, (raw, data) in sets.items() if low not in placed)
+    for replacement in sets.values():
+        if replacement is not None:  # a header the request did not have
+            lines.append(replacement)
     for name, value in edits.add:
         raw, lower = _encoded(name, encoding)
         lines.append((raw, lower, value.encode(encoding)))

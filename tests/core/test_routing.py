@@ -7,6 +7,7 @@ scripted upstream answers, and checks what the engine decided.
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -521,3 +522,32 @@ def test_update_endpoints_sets_many_hosts_at_once() -> None:
     assert drive(mesh, "http://ratings:9080/").sends[0].address == "10.9.0.2"
     mesh.update_endpoints({"ratings": []})
     assert drive(mesh, "http://ratings:9080/").info.cluster == "PassthroughCluster"
+
+
+def test_new_endpoints_take_effect_after_traffic() -> None:
+    """A cluster found fast by its routing target is found again after new endpoints:
+    the next request goes to the endpoints set last, not to the ones first used."""
+    mesh = mesh_with(rules(to("v1")))
+    mesh.set_endpoints(REVIEWS, [Endpoint("10.0.0.1", port=9080, labels={"version": "v1"})])
+    assert drive(mesh, "http://reviews:9080/").info.endpoint == "10.0.0.1:9080"
+    assert drive(mesh, "http://reviews:9080/").info.endpoint == "10.0.0.1:9080"
+    mesh.set_endpoints(REVIEWS, [Endpoint("10.0.0.7", port=9080, labels={"version": "v1"})])
+    assert drive(mesh, "http://reviews:9080/").info.endpoint == "10.0.0.7:9080"
+
+
+def test_found_cluster_is_forgotten_when_rebuilt_or_changed() -> None:
+    """Runtime.found_for answers only for the very target remembered, while its cluster
+    is the one registered, and until the endpoints change."""
+    mesh = mesh_with(rules(to("v1")))
+    drive(mesh, "http://reviews:9080/")
+    runtime = mesh.runtime
+    [cluster] = [c for c in runtime.clusters.values() if c.key.subset == "v1"]
+    target, other = object(), object()
+    runtime.remember(target, cluster)
+    assert runtime.found_for(target) is cluster
+    assert runtime.found_for(other) is None
+    runtime.clusters[cluster.key] = replace(cluster)  # rebuilt: a new runtime object
+    assert runtime.found_for(target) is None
+    runtime.clusters[cluster.key] = cluster
+    runtime.endpoints_changed(0.0)
+    assert runtime.found_for(target) is None

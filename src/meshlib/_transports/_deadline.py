@@ -69,6 +69,11 @@ class Bound:
         if self.try_started is None:
             self.try_started = time.monotonic()
 
+    def hit(self, which: Expired | None) -> None:
+        """A capped operation timed out: record the deadline that capped it, if any."""
+        if which is not None:
+            self.expired = which
+
     def cap(self, timeout: float | None) -> tuple[float | None, Expired | None]:
         """``timeout`` capped by the nearest deadline, and which deadline binds (if any)."""
         nearest, which = self.route, Expired.ROUTE
@@ -85,6 +90,7 @@ class Bound:
 
 
 _BOUND: ContextVar[Bound | None] = ContextVar("meshlib_bound", default=None)
+_TIMEOUTS = (httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.ConnectTimeout)
 
 
 class bounded:  # noqa: N801 - used as a context manager, like contextlib's
@@ -118,9 +124,8 @@ def _capped(timeout: float | None, *, writing: bool = False) -> Iterator[float |
     capped, which = bound.cap(timeout)
     try:
         yield capped
-    except (httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.ConnectTimeout):
-        if which is not None:
-            bound.expired = which
+    except _TIMEOUTS:
+        bound.hit(which)
         raise
 
 
@@ -131,18 +136,30 @@ class _Stream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
 
+    # read and write run for every request: _capped's steps, without a context manager.
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        if _BOUND.get() is None:  # no deadline: the common case, without the wrapping
+        bound = _BOUND.get()
+        if bound is None:  # no deadline
             return self._inner.read(max_bytes, timeout)
-        with _capped(timeout) as capped:
+        capped, which = bound.cap(timeout)
+        try:
             return self._inner.read(max_bytes, capped)
+        except _TIMEOUTS:
+            bound.hit(which)
+            raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if _BOUND.get() is None:
+        bound = _BOUND.get()
+        if bound is None:
             self._inner.write(buffer, timeout)
             return
-        with _capped(timeout, writing=True) as capped:
+        bound.started()
+        capped, which = bound.cap(timeout)
+        try:
             self._inner.write(buffer, capped)
+        except _TIMEOUTS:
+            bound.hit(which)
+            raise
 
     def close(self) -> None:
         self._inner.close()
@@ -204,23 +221,31 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        bound = _BOUND.get()
+        capped, which = bound.cap(timeout) if bound is not None else (timeout, None)
         try:
-            if _BOUND.get() is None:  # no deadline: the common case, without the wrapping
-                return await self._inner.read(max_bytes, timeout)
-            with _capped(timeout) as capped:
-                return await self._inner.read(max_bytes, capped)
+            return await self._inner.read(max_bytes, capped)
+        except _TIMEOUTS:
+            if bound is not None:
+                bound.hit(which)
+            raise
         except ssl.SSLError as error:
             # httpcore's anyio backend lets a TLS alert through unmapped, so httpx would
             # raise it raw; map it as the sync backend does (to a read or write error).
             raise httpcore.ReadError(str(error)) from error
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        bound = _BOUND.get()
+        capped, which = timeout, None
+        if bound is not None:
+            bound.started()
+            capped, which = bound.cap(timeout)
         try:
-            if _BOUND.get() is None:
-                await self._inner.write(buffer, timeout)
-                return
-            with _capped(timeout, writing=True) as capped:
-                await self._inner.write(buffer, capped)
+            await self._inner.write(buffer, capped)
+        except _TIMEOUTS:
+            if bound is not None:
+                bound.hit(which)
+            raise
         except ssl.SSLError as error:
             raise httpcore.WriteError(str(error)) from error
 

@@ -32,15 +32,19 @@ retry adds.
 Transport level: the default and full-policy meshes behind ``httpx.Client`` with the
 real sync transport over :class:`benchmarks.http.CannedTransport` (a canned ``200`` and
 no I/O), with plain httpx over the same canned transport as the reference; alternating
-rounds, paired ratios (see :mod:`benchmarks._stats`).
+rounds, paired ratios (see :mod:`benchmarks._stats`). The overflow is timed there too,
+at ``transport.handle_request`` (each call with a request of its own) and through
+``httpx.Client.get``. On loopback: plain httpx, the default mesh and the full-policy
+mesh against :mod:`benchmarks.http`'s local server, one endpoint.
 
 Targets: the full policy's throughput ≥ ``TARGET_THROUGHPUT_RATIO`` × the default's
-(engine and transport level); an overflow answered in ≤ ``TARGET_OVERFLOW_US``.
+(engine and transport level) and × plain httpx's (loopback); an overflow answered in
+≤ ``TARGET_OVERFLOW_US`` by the engine and at ``transport.handle_request``.
 performance.md §6 B8 gives stricter references, reported alongside: a fast-fail ≤ 5 µs,
 a retry policy configured but not triggered ≤ 2 µs (the full policy's added µs bounds
 that from above: it adds the DestinationRule's work too).
 
-Run: ``python -m benchmarks.resilience`` (about 25 s; ``--quick``: a few seconds, with
+Run: ``python -m benchmarks.resilience`` (about 40 s; ``--quick``: a few seconds, with
 1,000 endpoints in the large cluster).
 """
 
@@ -60,6 +64,7 @@ from types import FrameType
 import httpx
 
 import meshlib
+from benchmarks._processes import local_server
 from benchmarks._report import save
 from benchmarks._stats import (
     METRICS,
@@ -395,6 +400,29 @@ def measure_transport(settings: Settings) -> dict[str, list[Round]]:
         return alternate(runners, settings)
 
 
+def measure_loopback(settings: Settings) -> dict[str, list[Round]]:
+    """Plain httpx, the default mesh and the full-policy mesh against the local server
+    of :mod:`benchmarks.http` (one endpoint, on loopback): the issue's comparison of the
+    full policy with plain httpx, sockets and all."""
+    with local_server(settings.lifetime) as port:
+        default, full = default_mesh(), full_policy_mesh()
+        for mesh in (default, full):
+            mesh.set_endpoints("svc", [meshlib.Endpoint("127.0.0.1", port=port)])
+        with (
+            httpx.Client() as plain,
+            httpx.Client(transport=default.transport()) as default_client,
+            httpx.Client(transport=full.transport()) as full_client,
+        ):
+            check_routed(default_client.get(URL), "default")
+            check_routed(full_client.get(URL), "api")
+            runners = {
+                "plain httpx": partial(time_client, plain, f"http://127.0.0.1:{port}/items"),
+                "default": partial(time_client, default_client, URL),
+                "full policy": partial(time_client, full_client, URL),
+            }
+            return alternate(runners, settings)
+
+
 def _held_overflow_mesh() -> tuple[meshlib.Mesh, Callable[[], None]]:
     """The overflow case's mesh with its one request in flight; and what ends it."""
     mesh = full_policy_mesh(max_requests=1)
@@ -534,15 +562,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" (rounds {transport['full_policy_throughput_ratio_range']});"
         f" adds {transport['full_policy_added_cpu_us']} µs CPU per request"
     )
+    loopback = measure_loopback(settings)
+    print(f"\nsync transport, local server on loopback: {'req/s':>10} {'CPU µs/req':>11}")
+    for name, rounds_of in loopback.items():
+        summary = summarize(rounds_of)
+        print(f"  {name:26} {summary.rps:>10.0f} {summary.cpu_us:>11.1f}")
+    to_plain = paired_ratio(loopback["full policy"], loopback["plain httpx"], METRICS["rps"])
+    added = paired_difference(loopback["full policy"], loopback["plain httpx"], METRICS["cpu"])
+    print(
+        f"  full policy ÷ plain httpx throughput {to_plain:.3f}"
+        f" (target ≥ {TARGET_THROUGHPUT_RATIO}):"
+        f" {'met' if to_plain >= TARGET_THROUGHPUT_RATIO else 'MISSED'};"
+        f" adds {added:.1f} µs CPU per request"
+    )
     record = {
         "engine": engine,
         "transport": transport,
+        "loopback": {
+            **{name: summarize(rounds_of).as_dict() for name, rounds_of in loopback.items()},
+            "full_policy_throughput_ratio_to_plain": to_plain,
+            "default_throughput_ratio_to_plain": paired_ratio(
+                loopback["default"], loopback["plain httpx"], METRICS["rps"]
+            ),
+        },
         "overflow_through_transport_us": overflow_at,
         "targets": {
             "throughput_ratio": TARGET_THROUGHPUT_RATIO,
             "engine_throughput_met": ratio >= TARGET_THROUGHPUT_RATIO,
             "large_engine_throughput_met": large_ratio >= TARGET_THROUGHPUT_RATIO,
             "transport_throughput_met": transport_ratio >= TARGET_THROUGHPUT_RATIO,
+            "loopback_full_policy_to_plain_met": to_plain >= TARGET_THROUGHPUT_RATIO,
             "overflow_us": TARGET_OVERFLOW_US,
             "overflow_met": overflow <= TARGET_OVERFLOW_US,
             "overflow_at_transport_met": at_transport <= TARGET_OVERFLOW_US,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshlib.config import HTTPRetry
 
@@ -63,13 +63,20 @@ class RetryPolicy:
     retry_remote_localities: bool = False
     host_selection_attempts: int = 5
     previous_hosts_set: bool = False  # retryIgnorePreviousHosts was given explicitly
+    #: The ``grpc-status`` values ``retry_on`` names (worked out once, from the tokens).
+    grpc_statuses: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        statuses = frozenset(str(_GRPC_CODES[t]) for t in self.retry_on if t in _GRPC_CODES)
+        object.__setattr__(self, "grpc_statuses", statuses)
 
     def retries_response(
         self, status: int, headers: Mapping[str, str], request_headers: Mapping[str, str]
     ) -> bool:
         """Should a response with ``status`` and ``headers`` be retried (Envoy's order:
         a response carrying ``x-envoy-ratelimited`` is retried only on
-        ``envoy-ratelimited``, whatever else would match)?"""
+        ``envoy-ratelimited``, whatever else would match)? gRPC statuses are read from
+        the response headers only (trailers never count)."""
         on = self.retry_on
         if "envoy-ratelimited" in on and "x-envoy-ratelimited" in headers:
             return True
@@ -79,7 +86,7 @@ class RetryPolicy:
             or ("retriable-4xx" in on and status == 409)
             or ("retriable-status-codes" in on and status in self._codes(request_headers))
             or ("retriable-headers" in on and _has_retriable_header(headers, request_headers))
-            or (not on.isdisjoint(_GRPC_CODES) and _grpc_retriable(on, headers))
+            or (bool(self.grpc_statuses) and headers.get("grpc-status") in self.grpc_statuses)
         )
         return retry and "x-envoy-ratelimited" not in headers
 
@@ -100,14 +107,6 @@ class RetryPolicy:
         if failure is Failure.REFUSED_STREAM and "refused-stream" in on:
             return True
         return bool(on & {"reset", "5xx", "gateway-error"})
-
-
-def _grpc_retriable(on: frozenset[str], headers: Mapping[str, str]) -> bool:
-    """A gRPC status in the response headers that ``on`` lists (trailers never count)."""
-    grpc = headers.get("grpc-status")
-    return grpc is not None and any(
-        token in on and str(code) == grpc for token, code in _GRPC_CODES.items()
-    )
 
 
 def _has_retriable_header(headers: Mapping[str, str], request_headers: Mapping[str, str]) -> bool:

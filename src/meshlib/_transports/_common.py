@@ -224,9 +224,13 @@ class Budget:
     route_binds: bool
 
 
-def _smallest(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
+def _smallest(first: float | None, second: float | None) -> float | None:
+    """The smaller of two optional timeouts (None: no bound)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return min(first, second)
 
 
 def budget_for(request: httpx.Request, attempt: Attempt, now: float) -> Budget:

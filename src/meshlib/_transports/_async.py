@@ -263,8 +263,8 @@ class _AsyncBodyStream(httpx.AsyncByteStream):
 
     def __init__(self, stream: httpx.AsyncByteStream, call: Call, mesh: Mesh) -> None:
         self._stream = stream
-        self._call = call
-        self._mesh = mesh
+        self._call: Call | None = call  # dropped once released: httpx's response is a
+        self._mesh = mesh  # reference cycle, and the call need not wait for its collection
         self._deadline = call.deadline
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -285,10 +285,13 @@ class _AsyncBodyStream(httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
+        call, self._call = self._call, None
+        if call is None:
+            return
         try:
             await self._stream.aclose()
         finally:
-            self._mesh.finish_call(self._call)
+            self._mesh.finish_call(call)
 
 
 async def _resolve(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:

@@ -48,12 +48,7 @@ class Admission:
     """The answer to "may this attempt go?": yes, wait on ``ticket``, or overflow."""
 
     admitted: bool = False
-    ticket: Ticket | None = None
-
-    @property
-    def overflow(self) -> bool:
-        """Neither admitted nor queued: answer 503 ``UO``."""
-        return not self.admitted and self.ticket is None
+    ticket: Ticket | None = None  # None and not admitted: an overflow (503 ``UO``)
 
 
 _ADMITTED = Admission(admitted=True)

@@ -194,8 +194,10 @@ class Runtime:
         return cluster if self.clusters.get(cluster.key) is cluster else None
 
     def remember(self, target: object, cluster: ClusterRuntime) -> None:
-        """Keep ``cluster`` as ``target``'s until the endpoints or configuration change."""
-        self._found[id(target)] = (target, cluster)
+        """Keep ``cluster`` as ``target``'s until the endpoints or configuration change
+        (only a registered cluster: an original-destination one is made per request)."""
+        if self.clusters.get(cluster.key) is cluster:
+            self._found[id(target)] = (target, cluster)
 
     def pool_settings(self, policy: TrafficPolicy | None) -> PoolSettings:
         """The connection-pool settings of a cluster with ``policy``."""

@@ -242,15 +242,6 @@ def budget_for(request: httpx.Request, attempt: Attempt, now: float) -> Budget:
     first, and such a timeout is then the mesh's, not the caller's.
     """
     caller: Mapping[str, Any] = request.extensions.get("timeout", {})
-    if attempt.deadline is None and attempt.per_try_timeout is None:  # Istio's default
-        connect = attempt.connect_timeout
-        timeouts = {
-            "connect": connect if connect is not None else caller.get("connect"),
-            "read": caller.get("read"),
-            "write": caller.get("write"),
-            "pool": caller.get("pool"),
-        }
-        return Budget(timeouts, mesh_read=False, route_binds=False)
     remaining = attempt.deadline - now if attempt.deadline is not None else None
     if remaining is not None:
         remaining = max(remaining, 0.0)

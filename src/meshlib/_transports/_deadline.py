@@ -37,7 +37,14 @@ import httpx
 
 from meshlib._transports._tls import PeerRejected, verify_peer
 
-__all__ = ["Bound", "Expired", "bounded", "with_async_deadlines", "with_deadlines"]
+__all__ = [
+    "Bound",
+    "Expired",
+    "bounded",
+    "current_bound",
+    "with_async_deadlines",
+    "with_deadlines",
+]
 
 #: A capped operation gets at least this long: a zero timeout would make the socket
 #: non-blocking and turn "too late" into a misleading connection error.
@@ -90,6 +97,9 @@ class Bound:
 
 
 _BOUND: ContextVar[Bound | None] = ContextVar("meshlib_bound", default=None)
+
+#: The current attempt's deadlines, for I/O that caps its own socket operations.
+current_bound = _BOUND.get
 _TIMEOUTS = (httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.ConnectTimeout)
 
 

@@ -50,7 +50,8 @@ from meshlib._transports._common import (
     rewind,
     upstream_for,
 )
-from meshlib._transports._deadline import Bound, bounded, with_deadlines
+from meshlib._transports._deadline import Bound, bounded
+from meshlib._transports._http11 import Http11Transport
 from meshlib._transports._tls import expecting
 
 if TYPE_CHECKING:
@@ -65,10 +66,12 @@ TransportFactory = Callable[[Upstream], httpx.BaseTransport]
 
 
 def default_factory(upstream: Upstream) -> httpx.BaseTransport:
-    """A plain ``httpx.HTTPTransport`` per endpoint: its own keep-alive pool, its sockets
-    under the mesh's deadlines."""
-    verify = upstream.ssl_context if upstream.ssl_context is not None else default_ssl_context()
-    return with_deadlines(httpx.HTTPTransport(verify=verify, limits=upstream.pool_limits()))
+    """meshlib's HTTP/1.1 pool per endpoint (:mod:`._http11`): its own keep-alive
+    connections, its sockets under the mesh's deadlines."""
+    context = upstream.ssl_context
+    if context is None and upstream.scheme == "https":
+        context = default_ssl_context()
+    return Http11Transport(context, upstream.pool_limits().keepalive_expiry or 0.0)
 
 
 class MeshTransport(httpx.BaseTransport):

@@ -1,0 +1,360 @@
+"""meshlib's own HTTP/1.1 pool (the sync shell's default inner transport), on the wire.
+
+Each test scripts a raw loopback server byte for byte, so what is proved is the pool's
+own behaviour: keep-alive reuse and its limits, framing, the httpx exceptions it raises,
+and its hand-over to httpx's transport while a mock replaces httpx's send path.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import httpcore
+import httpx
+import pytest
+
+from meshlib._transports._http11 import Http11Transport
+from meshlib._transports._patched import send_path_replaced
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+Script = Callable[[socket.socket, int], None]
+
+
+class ScriptedServer:
+    """A loopback server that runs ``script(connection, index)`` on every connection."""
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = self._listener.getsockname()[1]
+        self.connections = 0
+        self.received: list[bytes] = []
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._serving = threading.Thread(target=self._serve, daemon=True)
+        self._serving.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            index, self.connections = self.connections, self.connections + 1
+            thread = threading.Thread(target=self._run, args=(conn, index), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _run(self, conn: socket.socket, index: int) -> None:
+        conn.settimeout(2.0)
+        with conn, suppress(OSError):  # the client left: the script has nothing to do
+            self._script(conn, index)
+
+    def read_request(self, conn: socket.socket) -> bytes:
+        """One request's head (and what came with it), as received."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.received.append(data)
+        return data
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._serving.join(2.0)
+        for thread in self._threads:
+            thread.join(2.0)
+        self._listener.close()
+
+
+@contextmanager
+def scripted(
+    script: Callable[[ScriptedServer, socket.socket, int], None],
+) -> Iterator[ScriptedServer]:
+    server = ScriptedServer(lambda conn, index: script(server, conn, index))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def keep_alive(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+    """Answers every request on the connection with 200 ``ok`` until the client leaves."""
+    while server.read_request(conn):
+        conn.sendall(OK)
+
+
+def test_a_kept_alive_connection_carries_the_next_request() -> None:
+    """Two requests in a row, one connection: the pool keeps what the server keeps."""
+    with scripted(keep_alive) as server, httpx.Client(transport=Http11Transport()) as client:
+        assert client.get(server.url).text == "ok"
+        assert client.get(server.url).text == "ok"
+    assert server.connections == 1
+
+
+def test_an_expired_idle_connection_is_not_reused() -> None:
+    """With a keep-alive expiry of zero, every request opens its own connection."""
+    transport = Http11Transport(keepalive_expiry=0.0)
+    with scripted(keep_alive) as server, httpx.Client(transport=transport) as client:
+        client.get(server.url)
+        client.get(server.url)
+    assert server.connections == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    """The server answers once and hangs up: the next request gets a fresh connection,
+    not "Server disconnected" (the pool checks an idle socket before reusing it)."""
+    hung_up = threading.Event()
+
+    def once(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        conn.sendall(OK)
+        conn.shutdown(socket.SHUT_RDWR)
+        hung_up.set()
+
+    with scripted(once) as server, httpx.Client(transport=Http11Transport()) as client:
+        client.get(server.url)
+        assert hung_up.wait(2.0)
+        assert client.get(server.url).text == "ok"
+    assert server.connections == 2
+
+
+def test_connection_close_from_the_server_is_honoured() -> None:
+    """``Connection: close`` ends the connection after the response."""
+
+    def closing(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+
+    with scripted(closing) as server, httpx.Client(transport=Http11Transport()) as client:
+        assert client.get(server.url).text == "ok"
+        assert client.get(server.url).text == "ok"
+    assert server.connections == 2
+
+
+def test_a_body_closed_before_its_end_closes_the_connection() -> None:
+    """An unread remainder would corrupt the next response: the connection is dropped."""
+
+    def big(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        while server.read_request(conn):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+
+    with scripted(big) as server, httpx.Client(transport=Http11Transport()) as client:
+        with client.stream("GET", server.url) as response:
+            next(response.iter_bytes(10))
+        assert len(client.get(server.url).content) == 100000
+    assert server.connections == 2
+
+
+def test_chunked_and_informational_responses_are_read_as_httpx_reads_them() -> None:
+    """A 100 Continue is skipped; a chunked body is joined; the reason phrase is kept."""
+
+    def chunked(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 201 Made It\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        )
+
+    with scripted(chunked) as server, httpx.Client(transport=Http11Transport()) as client:
+        response = client.get(server.url)
+    assert (response.status_code, response.text) == (201, "abcde")
+    assert response.extensions["reason_phrase"] == b"Made It"
+    assert response.extensions["http_version"] == b"HTTP/1.1"
+
+
+def test_a_streamed_request_body_goes_out_chunked_and_the_head_is_httpx_s() -> None:
+    """A generator body has no length: it is sent with chunked framing; headers keep
+    httpx's casing and order."""
+
+    def echo_raw(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        data = server.read_request(conn)
+        while not data.endswith(b"0\r\n\r\n"):
+            data += conn.recv(65536)
+        server.received[-1] = data
+        conn.sendall(OK)
+
+    def body() -> Iterator[bytes]:
+        yield b"abc"
+        yield b""
+        yield b"de"
+
+    with scripted(echo_raw) as server, httpx.Client(transport=Http11Transport()) as client:
+        client.post(server.url + "up?x=1", content=body(), headers={"X-Trace": "7"})
+    [raw] = server.received
+    head, _, sent = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /up?x=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"\r\nX-Trace: 7\r\n" in head + b"\r\n"
+    assert b"\r\nTransfer-Encoding: chunked" in head
+    assert sent == b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+
+
+def test_an_early_answer_to_an_upload_is_delivered() -> None:
+    """The server answers 413 and closes before the body is in: the write error is set
+    aside and the caller gets the 413, as with httpx's own transport."""
+
+    def refuse(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        conn.shutdown(socket.SHUT_WR)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    def body() -> Iterator[bytes]:
+        for _ in range(200):
+            yield b"x" * 65536
+
+    with scripted(refuse) as server, httpx.Client(transport=Http11Transport()) as client:
+        response = client.post(server.url, content=body())
+    assert response.status_code == 413
+
+
+def test_a_server_that_hangs_up_before_answering_is_a_remote_protocol_error() -> None:
+    def hang_up(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+
+    with (
+        scripted(hang_up) as server,
+        httpx.Client(transport=Http11Transport()) as client,
+        pytest.raises(httpx.RemoteProtocolError, match="without sending a response"),
+    ):
+        client.get(server.url)
+
+
+def test_a_malformed_response_is_a_remote_protocol_error() -> None:
+    def garbage(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 two hundred\r\n\r\n")
+
+    with (
+        scripted(garbage) as server,
+        httpx.Client(transport=Http11Transport()) as client,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        client.get(server.url)
+
+
+def test_a_short_body_is_a_remote_protocol_error() -> None:
+    """Fewer bytes than ``Content-Length`` promised, then the end of the connection."""
+
+    def short(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+
+    with (
+        scripted(short) as server,
+        httpx.Client(transport=Http11Transport()) as client,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        client.get(server.url)
+
+
+def test_a_refused_connection_is_a_connect_error_caused_by_the_socket_error() -> None:
+    """The socket error stays the cause: Envoy's transport failure reason is read from it."""
+    with scripted(keep_alive) as server:
+        port = server.port
+    with (
+        httpx.Client(transport=Http11Transport()) as client,
+        pytest.raises(httpx.ConnectError) as raised,
+    ):
+        client.get(f"http://127.0.0.1:{port}/")
+    assert isinstance(raised.value.__cause__, ConnectionRefusedError)
+
+
+def test_a_silent_server_is_a_read_timeout() -> None:
+    """The caller's read timeout bounds each read (0.1 s here)."""
+    release = threading.Event()
+
+    def silent(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        server.read_request(conn)
+        release.wait(1.0)
+
+    with scripted(silent) as server, httpx.Client(transport=Http11Transport()) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(server.url, timeout=httpx.Timeout(1.0, read=0.1))
+        release.set()
+
+
+def test_close_closes_connections_still_in_use() -> None:
+    """``close()`` releases every socket, including a response's that is never read."""
+    with scripted(keep_alive) as server:
+        transport = Http11Transport()
+        client = httpx.Client(transport=transport)
+        with client.stream("GET", server.url) as response:
+            stream = response.extensions["network_stream"]
+            client.close()
+            assert stream.get_extra_info("socket").fileno() == -1
+
+
+def test_the_trace_extension_hears_the_connection_steps() -> None:
+    heard: list[str] = []
+
+    def trace(name: str, info: Any) -> None:
+        heard.append(name)
+
+    with scripted(keep_alive) as server, httpx.Client(transport=Http11Transport()) as client:
+        response = client.get(server.url, extensions={"trace": trace})
+        client.get(server.url, extensions={"trace": trace})  # reused: no connection steps
+        stream = response.extensions["network_stream"]
+        assert stream.get_extra_info("ssl_object") is None
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", server.port)
+    assert heard == ["connection.connect_tcp.started", "connection.connect_tcp.complete"]
+
+
+# --------------------------------------------------------------- mocks and wrappers
+
+
+def test_a_replaced_httpx_send_path_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-httpx's way of mocking: the pool must hand over to httpx's transport."""
+    assert not send_path_replaced()
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", lambda self, request: None)
+    assert send_path_replaced()
+    monkeypatch.undo()
+    assert not send_path_replaced()
+
+
+def test_a_replaced_httpcore_pool_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """respx's way of mocking."""
+    monkeypatch.setattr(httpcore.ConnectionPool, "handle_request", lambda self, request: None)
+    assert send_path_replaced()
+
+
+def test_a_wrapper_that_keeps_the_original_is_not_a_replacement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Instrumentation wraps and calls through: the pool keeps its own path."""
+    original = httpx.HTTPTransport.handle_request
+
+    @functools.wraps(original)
+    def instrumented(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        return original(self, request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", instrumented)
+    assert not send_path_replaced()
+
+
+def test_while_httpx_is_mocked_requests_go_through_the_mock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No server at all: the mocked httpx transport answers for the pool."""
+
+    def mocked(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(418, text=str(request.url))
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", mocked)
+    with httpx.Client(transport=Http11Transport()) as client:
+        response = client.get("http://192.0.2.1:9/teapot")
+    assert (response.status_code, response.text) == (418, "http://192.0.2.1:9/teapot")

@@ -37,10 +37,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import h11
 import httpx
 
+from meshlib._transports import _h1 as h1
 from meshlib._transports._deadline import Bound, current_bound, with_deadlines
+from meshlib._transports._h1 import ResponseReader, encode_request_head
 from meshlib._transports._patched import send_path_replaced
 from meshlib._transports._tls import verify_peer
 
@@ -78,16 +79,17 @@ class Http11Transport(httpx.BaseTransport):
             return self._through_httpx().handle_request(request)
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout") or {}
         connection = self._reused() or self._connect(request, timeouts)
+        read_timeout = timeouts.get("read")
         try:
-            _send_request(connection, request, timeouts.get("write"))
-            head = _receive_head(connection, timeouts.get("read"))
+            reader = _send_request(connection, request, timeouts.get("write"))
+            head = _receive_head(connection, reader, read_timeout)
         except BaseException:
             self.discard(connection)
             raise
         return httpx.Response(
             head.status_code,
-            headers=head.headers.raw_items(),
-            stream=_ResponseBody(self, connection, timeouts.get("read")),
+            headers=head.headers,
+            stream=_ResponseBody(self, connection, reader, read_timeout),
             extensions={
                 "http_version": _HTTP11,
                 "reason_phrase": head.reason,
@@ -136,9 +138,10 @@ class Http11Transport(httpx.BaseTransport):
                 return connection
             self.discard(connection)
 
-    def release(self, connection: _Connection) -> None:
+    def release(self, connection: _Connection, reusable: bool) -> None:
         """Take ``connection`` back after a complete exchange, or close it."""
-        if connection.ready_for_next():
+        if reusable:
+            connection.idle_since = time.monotonic()
             with self._lock:
                 if not self._closed:
                     self._idle.append(connection)
@@ -176,26 +179,16 @@ class Http11Transport(httpx.BaseTransport):
 class _Connection:
     """One socket and its HTTP/1.1 state."""
 
-    __slots__ = ("h11", "idle_since", "sock", "stream")
+    __slots__ = ("idle_since", "sock", "stream")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.h11 = h11.Connection(h11.CLIENT)
         self.idle_since = 0.0
         self.stream = NetworkStream(sock)
 
     def reusable(self, idle_after: float) -> bool:
         """Idle since after ``idle_after``, and not closed (or written to) by the peer."""
         return self.idle_since >= idle_after and not self.stream.get_extra_info("is_readable")
-
-    def ready_for_next(self) -> bool:
-        """Both sides finished the exchange and the peer keeps the connection open."""
-        h = self.h11
-        if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
-            return False
-        h.start_next_cycle()
-        self.idle_since = time.monotonic()
-        return True
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # a socket the kernel already dropped
@@ -292,59 +285,46 @@ def _start_tls(
 # ------------------------------------------------------------------- the exchange
 
 
-def _send_request(connection: _Connection, request: httpx.Request, timeout: float | None) -> None:
-    """Write the request head and body; a write error is set aside (see module doc)."""
-    h = connection.h11
-    url, stream = request.url, request.stream
+def _send_request(
+    connection: _Connection, request: httpx.Request, timeout: float | None
+) -> ResponseReader:
+    """Write the request head and body; a write error is set aside (see module doc).
+    Returns the reader for its response."""
+    method = request.method.encode("ascii")
     try:
-        head = h.send(
-            h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)
-        )
-    except h11.LocalProtocolError as error:
+        head, body, close = encode_request_head(method, request.url.raw_path, request.headers.raw)
+    except h1.LocalProtocolError as error:
         raise httpx.LocalProtocolError(str(error)) from error
+    reader = ResponseReader(method == b"HEAD", keep_alive=not close)
+    stream, sock = request.stream, connection.sock
     try:
         if isinstance(stream, httpx.ByteStream):  # the whole body at hand: one write
-            body = b"".join(stream)
-            if body:
-                head += h.send(h11.Data(data=body))
-            _write(connection.sock, head + h.send(h11.EndOfMessage()), timeout)
-            return
-        _write(connection.sock, head, timeout)
+            _write(sock, head + body.encode(b"".join(stream)) + body.end(), timeout)
+            return reader
+        _write(sock, head, timeout)
         for chunk in stream:  # type: ignore[union-attr]
             if chunk:
-                _write(connection.sock, h.send(h11.Data(data=chunk)), timeout)
-        _write(connection.sock, h.send(h11.EndOfMessage()), timeout)
+                _write(sock, body.encode(chunk), timeout)
+        _write(sock, body.end(), timeout)
     except httpx.WriteError:
-        pass  # as httpcore: the server may have answered and closed; read what it said
-    except h11.LocalProtocolError as error:  # the body's length disagrees with its header
+        reader.keep_alive = False  # as httpcore: the server may have answered and closed
+    except h1.LocalProtocolError as error:  # the body's length disagrees with its header
         raise httpx.LocalProtocolError(str(error)) from error
+    return reader
 
 
-def _receive_head(connection: _Connection, timeout: float | None) -> h11.Response:
-    """Read up to the final response's head (1xx responses are skipped, as httpcore does)."""
-    while True:
-        event = _next_event(connection, timeout)
-        if type(event) is h11.Response:
-            return event
-        if type(event) is not h11.InformationalResponse:  # pragma: no cover - h11 guarantees
-            raise httpx.RemoteProtocolError(f"unexpected {event!r} before the response")
-        if event.status_code == 101:
-            raise httpx.RemoteProtocolError("protocol upgrades are not supported")
-
-
-def _next_event(connection: _Connection, timeout: float | None) -> Any:
-    h = connection.h11
+def _receive_head(
+    connection: _Connection, reader: ResponseReader, timeout: float | None
+) -> h1.Response:
+    """Read up to the final response's head (interim 1xx responses are skipped)."""
     while True:
         try:
-            event = h.next_event()
-        except h11.RemoteProtocolError as error:
+            head = reader.next_head()
+        except h1.RemoteProtocolError as error:
             raise httpx.RemoteProtocolError(str(error)) from error
-        if event is not h11.NEED_DATA:
-            return event
-        data = _read(connection.sock, timeout)
-        if not data and h.their_state is h11.SEND_RESPONSE:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-        h.receive_data(data)
+        if head is not None:
+            return head
+        reader.receive(_read(connection.sock, timeout))
 
 
 class _ResponseBody(httpx.SyncByteStream):
@@ -352,28 +332,38 @@ class _ResponseBody(httpx.SyncByteStream):
     or is closed when the body is closed before its end."""
 
     def __init__(
-        self, pool: Http11Transport, connection: _Connection, timeout: float | None
+        self,
+        pool: Http11Transport,
+        connection: _Connection,
+        reader: ResponseReader,
+        timeout: float | None,
     ) -> None:
         self._pool = pool
         self._connection: _Connection | None = connection
+        self._reader = reader
         self._timeout = timeout
 
     def __iter__(self) -> Iterator[bytes]:
-        connection = self._connection
+        connection, reader = self._connection, self._reader
         if connection is None:
             return
         try:
             while True:
-                event = _next_event(connection, self._timeout)
-                if type(event) is h11.Data:
-                    yield bytes(event.data)
-                elif type(event) is h11.EndOfMessage:
+                data = reader.next_body()
+                if data is None:
+                    reader.receive(_read(connection.sock, self._timeout))
+                elif data is h1.END or not data:
                     break
+                else:
+                    yield data
+        except h1.RemoteProtocolError as error:
+            self.close()
+            raise httpx.RemoteProtocolError(str(error)) from error
         except BaseException:
             self.close()
             raise
         self._connection = None
-        self._pool.release(connection)
+        self._pool.release(connection, reader.reusable)
 
     def close(self) -> None:
         connection, self._connection = self._connection, None

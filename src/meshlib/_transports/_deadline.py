@@ -9,12 +9,14 @@ arrives meanwhile, and the per-try timeout ends the attempt ``perTryTimeout`` af
 request went out (``envoy-semantics.md`` §1.4; Envoy ignores it once the response has
 started downstream).
 
-The default inner transports get a network backend that reads the current attempt's
-:class:`Bound` from a context variable and caps every socket operation by what is left
-of it. When a capped operation times out, the bound records which deadline it was, so
-the shell reports the route timeout or the per-try timeout, never the caller's own. The
-per-try timer starts at the attempt's first write, as Envoy starts it once a connection
-is ready. Time here is real (``time.monotonic``): sockets do not run on the mesh's clock.
+The current attempt's :class:`Bound` lives in a context variable. The sync shell's own
+pool (:mod:`._http11`) reads it before each socket operation; httpx's transports (the
+async shell's default, and the sync pool's stand-in while a mock is active) get a
+network backend that does the same. Either way every socket operation is capped by what
+is left of the bound. When a capped operation times out, the bound records which
+deadline it was, so the shell reports the route timeout or the per-try timeout, never
+the caller's own. The per-try timer starts at the attempt's first write, as Envoy starts
+it once a connection is ready. Time here is real (``time.monotonic``): sockets do not run on the mesh's clock.
 
 Peer checks: right after a TLS handshake, the peer's certificate must name one of the
 identities the connection expects (:func:`meshlib._transports._tls.verify_peer`); a

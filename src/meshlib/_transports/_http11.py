@@ -6,9 +6,9 @@ routing, limits or queueing left to do. httpcore's general-purpose pool does all
 for every request, and on loopback that was most of what meshlib added to plain httpx.
 This pool keeps only what is left: idle connections, reused most recent first.
 
-The wire protocol is h11's, the same state machine httpcore drives, so framing, keep-alive
-and the protocol checks are those of httpx. What this module adds is kept to httpcore's
-behaviour, step for step:
+The wire protocol is meshlib's HTTP/1.1 codec (:mod:`._h1`), which keeps h11's grammar
+and framing rules, so what goes out and what is accepted are those of httpx. The rest is
+kept to httpcore's behaviour, step for step:
 
 - a kept-alive connection is reused only if it sat idle less than the keep-alive expiry
   (the cluster's ``connectionPool.http.idleTimeout``, else 5 s as in httpx) and the peer
@@ -24,6 +24,9 @@ behaviour, step for step:
 - the ``trace`` extension hears httpcore's ``connection.connect_tcp.*`` and
   ``connection.start_tls.*`` events; responses carry ``http_version``,
   ``reason_phrase`` and a ``network_stream`` that answers ``get_extra_info``.
+
+There is no pool timeout: a request never waits for a connection (the mesh's circuit
+breakers do the waiting, :class:`meshlib._core._actions.WaitForConnection`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any
 import httpx
 
 from meshlib._transports import _h1 as h1
-from meshlib._transports._deadline import Bound, current_bound, with_deadlines
+from meshlib._transports._deadline import Bound, Expired, current_bound, with_deadlines
 from meshlib._transports._h1 import ResponseReader, encode_request_head
 from meshlib._transports._patched import send_path_replaced
 from meshlib._transports._tls import verify_peer
@@ -177,7 +180,7 @@ class Http11Transport(httpx.BaseTransport):
 
 
 class _Connection:
-    """One socket and its HTTP/1.1 state."""
+    """One socket to the endpoint, and since when it has been idle."""
 
     __slots__ = ("idle_since", "sock", "stream")
 
@@ -191,6 +194,7 @@ class _Connection:
         return self.idle_since >= idle_after and not self.stream.get_extra_info("is_readable")
 
     def close(self) -> None:
+        """Close the socket (closing twice is harmless)."""
         with contextlib.suppress(OSError):  # a socket the kernel already dropped
             self.sock.close()
 
@@ -295,7 +299,7 @@ def _send_request(
         head, body, close = encode_request_head(method, request.url.raw_path, request.headers.raw)
     except h1.LocalProtocolError as error:
         raise httpx.LocalProtocolError(str(error)) from error
-    reader = ResponseReader(method == b"HEAD", keep_alive=not close)
+    reader = ResponseReader(head_request=method == b"HEAD", keep_alive=not close)
     stream, sock = request.stream, connection.sock
     try:
         if isinstance(stream, httpx.ByteStream):  # the whole body at hand: one write
@@ -352,10 +356,10 @@ class _ResponseBody(httpx.SyncByteStream):
                 data = reader.next_body()
                 if data is None:
                     reader.receive(_read(connection.sock, self._timeout))
-                elif data is h1.END or not data:
-                    break
-                else:
+                elif data:
                     yield data
+                else:  # h1.END
+                    break
         except h1.RemoteProtocolError as error:
             self.close()
             raise httpx.RemoteProtocolError(str(error)) from error
@@ -374,7 +378,8 @@ class _ResponseBody(httpx.SyncByteStream):
 # ---------------------------------------------------------------------- socket I/O
 
 
-def _expired(bound: Bound | None, which: Any) -> None:
+def _expired(bound: Bound | None, which: Expired | None) -> None:
+    """A capped operation timed out: tell the bound which deadline it was."""
     if bound is not None:
         bound.hit(which)
 

@@ -9,6 +9,9 @@ run and against the same server:
 * ``meshlib``: ``httpx.Client(transport=mesh.transport())`` → ``http://reviews:9080/reviews/0``
   with Istio's Bookinfo ``virtual-service-reviews-80-20.yaml`` + ``destination-rule-all.yaml``,
   both ``reviews`` subsets set in code to the same local server;
+* ``meshlib, httpx core``: the same, with ``httpx.HTTPTransport`` as the inner transport
+  instead of meshlib's own HTTP/1.1 pool (the sync shell's default): the cost of
+  meshlib's routing over httpcore, where ``meshlib`` also has the cheaper HTTP/1.1 core;
 * ``haproxy`` (when ``haproxy`` is installed): plain httpx through one HAProxy hop on
   loopback, the stand-in for a sidecar;
 * ``raw socket``: pre-built request bytes on a bare socket, the loopback + server floor;
@@ -231,15 +234,22 @@ async def alternate_async(
 # ----------------------------------------------------------------------------- phases
 
 
+#: meshlib with httpx's own transport underneath (see the module docstring).
+HTTPX_CORE = "meshlib, httpx core"
+
+
 def sync_phase(port: int, hop: int | None, settings: Settings) -> dict[str, list[Round]]:
     """Plain httpx, meshlib, the HAProxy hop (if ``hop``) and the raw-socket floor."""
     mesh = bookinfo_mesh(port)
     with ExitStack() as stack:
         plain = stack.enter_context(httpx.Client())
         meshed = stack.enter_context(httpx.Client(transport=mesh.transport()))
+        over_httpcore = mesh.transport(lambda up: httpx.HTTPTransport(limits=up.pool_limits()))
+        meshed_httpcore = stack.enter_context(httpx.Client(transport=over_httpcore))
         runners: dict[str, SyncRunner] = {
             "plain": partial(time_client, plain, f"http://127.0.0.1:{port}{PATH}"),
             "meshlib": partial(time_client, meshed, MESH_URL),
+            HTTPX_CORE: partial(time_client, meshed_httpcore, MESH_URL),
         }
         if hop is not None:
             hopped = stack.enter_context(httpx.Client())
@@ -249,6 +259,7 @@ def sync_phase(port: int, hop: int | None, settings: Settings) -> dict[str, list
         # The floor is steady and cheap to time: a quarter of each round is plenty.
         runners["raw socket"] = lambda seconds: time_raw_socket(raw, seconds / 4)
         check_routed(meshed.get(MESH_URL))
+        check_routed(meshed_httpcore.get(MESH_URL))
         return alternate(runners, settings)
 
 
@@ -328,6 +339,10 @@ def verdicts(phases: Mapping[str, Phase]) -> dict[str, object]:
         "sync_added_cpu_us": added(mesh, plain, "cpu"),
         "sync_added_cpu_target_us": TARGET_ADDED_CPU_US,
         "sync_added_p50_us": added(mesh, plain, "p50"),
+        "sync_throughput_ratio_httpx_core": paired_ratio(
+            phases["sync"][HTTPX_CORE], plain, METRICS["rps"]
+        ),
+        "sync_added_cpu_us_httpx_core": added(phases["sync"][HTTPX_CORE], plain, "cpu"),
     }
     for name in ("asyncio", "trio", "no socket"):
         if name in phases:
@@ -347,7 +362,7 @@ def verdicts(phases: Mapping[str, Phase]) -> dict[str, object]:
 
 def print_phase(name: str, phase: Phase) -> None:
     """One table row per client, with ratios to plain httpx in parentheses."""
-    print(f"\n{name}: {'req/s':>15} {'p50 µs':>15} {'p99 µs':>15} {'CPU µs/req':>15}")
+    print(f"\n{name:22} {'req/s':>15} {'p50 µs':>15} {'p99 µs':>15} {'CPU µs/req':>15}")
     for client, rounds in phase.items():
         s, r = summarize(rounds), ratios(rounds, phase["plain"])
         cells = [
@@ -357,7 +372,7 @@ def print_phase(name: str, phase: Phase) -> None:
             f"{s.cpu_us:7.1f} ({r['cpu']:.2f})",
         ]
         errors = f"  {s.errors} non-200" if s.errors else ""
-        print(f"  {client:12} " + " ".join(f"{c:>15}" for c in cells) + errors)
+        print(f"  {client:20} " + " ".join(f"{c:>15}" for c in cells) + errors)
 
 
 def haproxy_version(executable: str) -> str:

@@ -237,7 +237,13 @@ def _connect_tcp(
     if trace is not None:
         trace(
             "connection.connect_tcp.started",
-            {"host": host, "port": port, "local_address": None, "timeout": capped},
+            {
+                "host": host,
+                "port": port,
+                "local_address": None,
+                "timeout": capped,
+                "socket_options": None,
+            },
         )
     try:
         sock = socket.create_connection((host, port), capped)

@@ -192,6 +192,19 @@ def test_istio_mutual_on_the_wire(
     assert seen.client_sans == [[CLIENT]]
 
 
+def test_kept_alive_mtls_connections_are_reused(
+    shell: Shell, identities: dict[str, Path], tmp_path: Path
+) -> None:
+    """Five requests in a row over ISTIO_MUTUAL make one handshake: the connection is
+    kept alive and found fit for reuse (TLS 1.3's session tickets notwithstanding)."""
+    server = Identity.from_directory(identities["reviews"])
+    with tls_server(server, tmp_path) as (port, seen):
+        mesh = mesh_for(port, identities["client"], tls="{mode: ISTIO_MUTUAL}")
+        results = shell.send(mesh, [Sent(URL)] * 5)
+    assert [r.status for r in results] == [200] * 5
+    assert len(seen.alpn) == 1
+
+
 def test_auto_mtls_for_endpoints_with_an_identity(
     shell: Shell, identities: dict[str, Path], tmp_path: Path
 ) -> None:

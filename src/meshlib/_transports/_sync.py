@@ -224,10 +224,11 @@ class MeshTransport(httpx.BaseTransport):
     def close(self) -> None:
         """Close every inner transport and stop the mirror threads."""
         with self._inner_lock:
-            transports, self._inner, self._plain = list(self._inner.values()), {}, {}
             pool, self._mirror_pool = self._mirror_pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True)  # first: a pending mirror may yet make a transport
+        with self._inner_lock:
+            transports, self._inner, self._plain = list(self._inner.values()), {}, {}
         for transport in transports:
             transport.close()
 

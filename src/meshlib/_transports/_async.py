@@ -35,6 +35,7 @@ from meshlib._core._actions import (
 from meshlib._core._engine import Call
 from meshlib._core._request import RequestHead
 from meshlib._telemetry import answered, asend_attempt, unobserved
+from meshlib._transports._async_http11 import AsyncHttp11Transport
 from meshlib._transports._common import (
     EXTENSION,
     PlainKey,
@@ -54,7 +55,7 @@ from meshlib._transports._common import (
     rewind,
     upstream_for,
 )
-from meshlib._transports._deadline import bounded, with_async_deadlines
+from meshlib._transports._deadline import bounded
 from meshlib._transports._tls import expecting
 
 if TYPE_CHECKING:
@@ -71,11 +72,12 @@ AsyncTransportFactory = Callable[[Upstream], httpx.AsyncBaseTransport]
 
 
 def default_async_factory(upstream: Upstream) -> httpx.AsyncBaseTransport:
-    """A plain ``httpx.AsyncHTTPTransport`` per endpoint: its own keep-alive pool, its
-    sockets under the mesh's deadlines."""
-    verify = upstream.ssl_context if upstream.ssl_context is not None else default_ssl_context()
-    transport = httpx.AsyncHTTPTransport(verify=verify, limits=upstream.pool_limits())
-    return with_async_deadlines(transport)
+    """meshlib's async HTTP/1.1 pool per endpoint (:mod:`._async_http11`): its own
+    keep-alive connections, its sockets under the mesh's deadlines."""
+    context = upstream.ssl_context
+    if context is None and upstream.scheme == "https":
+        context = default_ssl_context()
+    return AsyncHttp11Transport(context, upstream.pool_limits().keepalive_expiry or 0.0)
 
 
 class AsyncMeshTransport(httpx.AsyncBaseTransport):

@@ -9,10 +9,10 @@ arrives meanwhile, and the per-try timeout ends the attempt ``perTryTimeout`` af
 request went out (``envoy-semantics.md`` §1.4; Envoy ignores it once the response has
 started downstream).
 
-The current attempt's :class:`Bound` lives in a context variable. The sync shell's own
-pool (:mod:`._http11`) reads it before each socket operation; httpx's transports (the
-async shell's default, and the sync pool's stand-in while a mock is active) get a
-network backend that does the same. Either way every socket operation is capped by what
+The current attempt's :class:`Bound` lives in a context variable. meshlib's own pools
+(:mod:`._http11`, :mod:`._async_http11`) read it before each socket operation; httpx's
+transports (their stand-ins while a mock is active) get a network backend that does the
+same. Either way every socket operation is capped by what
 is left of the bound. When a capped operation times out, the bound records which
 deadline it was, so the shell reports the route timeout or the per-try timeout, never
 the caller's own. The per-try timer starts at the attempt's first write, as Envoy starts

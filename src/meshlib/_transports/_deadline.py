@@ -12,12 +12,11 @@ started downstream).
 The current attempt's :class:`Bound` lives in a context variable. meshlib's own pools
 (:mod:`._http11`, :mod:`._async_http11`) read it before each socket operation; httpx's
 transports (their stand-ins while a mock is active) get a network backend that does the
-same. Either way every socket operation is capped by what
-is left of the bound. When a capped operation times out, the bound records which
-deadline it was, so the shell reports the route timeout or the per-try timeout, never
-the caller's own. The per-try timer starts at the attempt's first write, as Envoy starts
-it once a connection is ready. Time here is real (``time.monotonic``): sockets do not
-run on the mesh's clock.
+same. Either way every socket operation is capped by what is left of the bound. When a
+capped operation times out, the bound records which deadline it was, so the shell
+reports the route timeout or the per-try timeout, never the caller's own. The per-try
+timer starts at the attempt's first write, as Envoy starts it once a connection is
+ready. Time here is real (``time.monotonic``): sockets do not run on the mesh's clock.
 
 Peer checks: right after a TLS handshake, the peer's certificate must name one of the
 identities the connection expects (:func:`meshlib._transports._tls.verify_peer`); a

@@ -1,10 +1,11 @@
 """HTTP/1.1 for a client, sans I/O: request heads and bodies out, responses in (RFC 9112).
 
-The sync shell's pool (:mod:`._http11`) speaks HTTP/1.1 through this codec. It accepts
-and rejects what h11 (httpx's own HTTP/1.1 codec, through httpcore) accepts and rejects,
-with the same grammar (h11's ABNF: header names are tokens, values have no NUL and no
-leading or trailing whitespace), so a request that httpx would send goes out byte for byte
-as httpx would send it, and a response httpx would read is read the same way:
+meshlib's pools (:mod:`._http11`, :mod:`._async_http11`) speak HTTP/1.1 through this
+codec. It accepts and rejects what h11 (httpx's own HTTP/1.1 codec, through httpcore)
+accepts and rejects, with the same grammar (h11's ABNF: header names are tokens, values
+have no NUL and no leading or trailing whitespace), so a request that httpx would send
+goes out byte for byte as httpx would send it, and a response httpx would read is read
+the same way:
 
 - the body's framing follows RFC 9112 §6.3: none for ``HEAD``, ``204`` and ``304``;
   ``Transfer-Encoding: chunked`` before ``Content-Length``; else up to the close;
@@ -13,6 +14,8 @@ as httpx would send it, and a response httpx would read is read the same way:
 - obsolete line folding is unfolded; bare ``LF`` line ends are tolerated, as h11 does;
 - a connection is kept for the next request only after a complete exchange, when both
   sides spoke HTTP/1.1 without ``Connection: close`` and the framing was not "until close".
+  Stricter than h11, it is not kept after a response framed both ways (chunked and a
+  length, RFC 9112 §6.3) or followed by bytes nobody asked for.
 
 Why not h11 itself: its event objects validate every header through a regular expression
 per call and run a general state machine for both roles; that was 40 µs per request, more
@@ -117,7 +120,7 @@ def encode_request_head(
         lowered = name.lower()
         if lowered == b"host":
             if host:
-                raise LocalProtocolError("Multiple Host: headers")
+                raise LocalProtocolError("Found multiple Host: headers")
             host = b"%b: %b\r\n" % (name, value)  # sent first, as RFC 9110 §7.2 advises
             continue
         if lowered == b"content-length":
@@ -213,10 +216,6 @@ class ResponseReader:
         self._step = _SIZE
         self.head_request = head_request
         self.keep_alive = keep_alive  # the request allows reuse; the response may not
-
-    @property
-    def peer_closed(self) -> bool:
-        return self._closed
 
     def receive(self, data: bytes) -> None:
         """Bytes from the peer; ``b""``: the peer closed its side."""

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from meshlib._transports import _h1 as h1
+from meshlib._transports._common import default_ssl_context
 from meshlib._transports._deadline import Bound, Expired, current_bound, with_deadlines
 from meshlib._transports._h1 import ResponseReader, encode_request_head
 from meshlib._transports._patched import send_path_replaced
@@ -174,9 +175,8 @@ class Http11Transport(httpx.BaseTransport):
         return connection
 
     def _tls_context(self) -> ssl.SSLContext:
-        if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
-        return self._ssl_context
+        """The upstream's context, else httpx's default one (built once per process)."""
+        return self._ssl_context or default_ssl_context()
 
 
 class _Connection:

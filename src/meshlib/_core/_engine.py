@@ -550,6 +550,9 @@ class Call:
             return
         if isinstance(outcome, Responded):
             result = detector.result_of_status(self._outlier_status(outcome))
+            if result is Result.SUCCESS:
+                detector.succeeded(host)  # the common case: nothing can fire, no clock
+                return
         else:
             result = Result.LOCAL_FAILURE
         if detector.record(host, result, cluster.hosts, self.clock()):

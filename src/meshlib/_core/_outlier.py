@@ -100,6 +100,11 @@ class Detector:
         setattr(host, fired, 0)
         return ejected
 
+    def succeeded(self, host: HostState) -> None:
+        """Count a success for ``host``: what :meth:`record` does with one, in short (a
+        success only resets counters, so no counter can fire and no host is ejected)."""
+        _success(host, self.split_local)
+
     def _fired(self, host: HostState) -> str | None:
         """The consecutive counter of ``host`` that just reached its threshold, if any."""
         if self.consecutive_gateway and host.consecutive_gateway == self.consecutive_gateway:

@@ -263,6 +263,19 @@ def test_ejected_host_gets_no_traffic_until_it_returns() -> None:
     assert "10.0.0.1" in {drive(mesh, URL).sends[0].address for _ in range(6)}
 
 
+def test_a_success_through_the_engine_resets_the_count() -> None:
+    """A flapping host (500, 500, 200, ...) never reaches three in a row, so it is never
+    ejected; a host that fails three times in a row is."""
+    mesh = service_mesh("retries: {attempts: 0}\n", POLICY, endpoints=1)
+    answers = iter([Responded(500), Responded(500), Responded(200)] * 4)
+    for _ in range(12):
+        drive(mesh, URL, upstream=lambda _: next(answers))
+    assert drive(mesh, URL).info.flags != ("UH",)
+    for _ in range(3):
+        drive(mesh, URL, upstream=lambda _: Responded(500))
+    assert drive(mesh, URL).info.flags == ("UH",)
+
+
 def test_connect_failures_eject_too() -> None:
     """Local-origin failures count as 503 (non-split): a refusing host is ejected, and
     retries go elsewhere in the meantime."""

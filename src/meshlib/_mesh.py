@@ -251,15 +251,19 @@ class Mesh:
     def transport(self, transport_factory: TransportFactory | None = None) -> MeshTransport:
         """An ``httpx.BaseTransport`` for ``httpx.Client(transport=...)``.
 
-        ``transport_factory`` builds the inner transport of each endpoint (by default a
-        plain ``httpx.HTTPTransport``).
+        ``transport_factory`` builds the inner transport of each endpoint (by default
+        meshlib's HTTP/1.1 keep-alive pool; ``httpx.HTTPTransport`` also fits).
         """
         return MeshTransport(self, transport_factory)
 
     def async_transport(
         self, transport_factory: AsyncTransportFactory | None = None
     ) -> AsyncMeshTransport:
-        """An ``httpx.AsyncBaseTransport`` for ``httpx.AsyncClient`` (asyncio and trio)."""
+        """An ``httpx.AsyncBaseTransport`` for ``httpx.AsyncClient`` (asyncio and trio).
+
+        ``transport_factory`` builds the inner transport of each endpoint (by default
+        meshlib's async HTTP/1.1 pool; ``httpx.AsyncHTTPTransport`` also fits).
+        """
         return AsyncMeshTransport(self, transport_factory)
 
     def explain(

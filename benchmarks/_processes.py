@@ -32,6 +32,7 @@ __all__ = [
     "nginx",
     "nginx_path",
     "nginx_version",
+    "plain_nginx",
     "python_tls_servers",
 ]
 
@@ -197,7 +198,11 @@ http {{
         location / {{ return 200 "ok"; }}
         location = /probe {{ return 200 "{probe}\\n"; }}
     }}
-    server {{
+{tls_server}}}
+"""
+
+#: The TLS server of :data:`NGINX_CONFIG`, when there is one.
+NGINX_TLS_SERVER = """    server {{
         listen 127.0.0.1:{tls_port} ssl;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate "{cert}";
@@ -207,7 +212,6 @@ http {{
         location / {{ return 200 "ok"; }}
         location = /probe {{ return 200 "{probe}\\n"; }}
     }}
-}}
 """
 
 
@@ -224,23 +228,27 @@ def nginx_version(executable: str) -> tuple[int, ...]:
 
 
 def nginx_config(
-    folder: Path, plain_port: int, tls_port: int, files: TlsFiles, version: tuple[int, ...]
+    folder: Path,
+    plain_port: int,
+    tls_port: int | None,
+    files: TlsFiles | None,
+    version: tuple[int, ...],
 ) -> str:
-    """Two servers, one worker: plaintext on ``plain_port``, and TLS on ``tls_port``
-    requiring a client certificate from ``files.ca``; both answer ``200 ok``, and
-    ``/probe`` with :data:`PROBE_FIELDS` (``alpn`` empty before nginx 1.21.4)."""
+    """One worker, two servers: plaintext on ``plain_port``, and (with ``files``) TLS on
+    ``tls_port`` requiring a client certificate from ``files.ca``; both answer
+    ``200 ok``, and ``/probe`` with :data:`PROBE_FIELDS` (``alpn`` empty before nginx
+    1.21.4)."""
     probe = " ".join(
         f"{name}={variable if name != 'alpn' or version >= (1, 21, 4) else ''}"
         for name, variable in PROBE_FIELDS
     )
+    tls_server = ""
+    if files is not None:
+        tls_server = NGINX_TLS_SERVER.format(
+            tls_port=tls_port, cert=files.cert, key=files.key, ca=files.ca, probe=probe
+        )
     return NGINX_CONFIG.format(
-        folder=folder,
-        plain_port=plain_port,
-        tls_port=tls_port,
-        cert=files.cert,
-        key=files.key,
-        ca=files.ca,
-        probe=probe,
+        folder=folder, plain_port=plain_port, probe=probe, tls_server=tls_server
     )
 
 
@@ -254,8 +262,24 @@ def nginx(executable: str, files: TlsFiles, lifetime: float) -> Iterator[tuple[i
     Raises:
         RuntimeError: nginx did not start; the message ends with its error log.
     """
+    tls_port = _free_port()
+    with _nginx(executable, files, tls_port, lifetime) as plain_port:
+        yield plain_port, tls_port
+
+
+@contextlib.contextmanager
+def plain_nginx(executable: str, lifetime: float) -> Iterator[int]:
+    """:func:`nginx` with its plaintext server only; yield its port."""
+    with _nginx(executable, None, None, lifetime) as plain_port:
+        yield plain_port
+
+
+@contextlib.contextmanager
+def _nginx(
+    executable: str, files: TlsFiles | None, tls_port: int | None, lifetime: float
+) -> Iterator[int]:
     version = nginx_version(executable) or (1, 21, 4)
-    plain_port, tls_port = _free_port(), _free_port()
+    plain_port = _free_port()
     with tempfile.TemporaryDirectory(prefix="meshlib-bench-") as name:
         folder = Path(name)
         if os.name == "posix" and os.geteuid() == 0:
@@ -275,11 +299,12 @@ def nginx(executable: str, files: TlsFiles, lifetime: float) -> Iterator[tuple[i
             )
         try:
             try:
-                _wait_listening(plain_port, process, "nginx")
-                _wait_listening(tls_port, process, "nginx")
+                for port in (plain_port, tls_port):
+                    if port is not None:
+                        _wait_listening(port, process, "nginx")
             except RuntimeError as error:
                 raise RuntimeError(f"{error}:\n{_log_tail(folder)}") from None
-            yield plain_port, tls_port
+            yield plain_port
         finally:
             _close_stdin_and_stop(process, STOP_TIMEOUT + 1.0)
 

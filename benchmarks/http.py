@@ -15,6 +15,8 @@ run and against the same server:
 * ``haproxy`` (when ``haproxy`` is installed): plain httpx through one HAProxy hop on
   loopback, the stand-in for a sidecar;
 * ``raw socket``: pre-built request bytes on a bare socket, the loopback + server floor;
+* the sync ``plain``/``meshlib`` pair again against **nginx** (one worker, ``return 200``)
+  when it is installed, the server performance.md's B1 names;
 * the same ``plain``/``meshlib`` pair with ``httpx.AsyncClient`` on asyncio (and on trio
   with ``--trio``);
 * the sync pair again with no socket at all: both over an inner transport that returns a
@@ -51,7 +53,14 @@ import httpx
 
 import meshlib
 from benchmarks import _server
-from benchmarks._processes import haproxy, haproxy_path, local_server
+from benchmarks._processes import (
+    haproxy,
+    haproxy_path,
+    local_server,
+    nginx_path,
+    nginx_version,
+    plain_nginx,
+)
 from benchmarks._report import save
 from benchmarks._stats import (
     METRICS,
@@ -89,12 +98,13 @@ class Settings:
     seconds: float = 0.75
     warmup: float = 0.3
     haproxy: bool = True
+    nginx: bool = True
     trio: bool = False
 
     @property
     def lifetime(self) -> float:
         """An upper bound on the run, for the child processes to stop by themselves."""
-        clients = 4 + 2 * (2 if self.trio else 1)
+        clients = 6 + 2 * (2 if self.trio else 1)
         return 60.0 + 3 * clients * (self.rounds * self.seconds + self.warmup)
 
 
@@ -236,6 +246,8 @@ async def alternate_async(
 
 #: meshlib with httpx's own transport underneath (see the module docstring).
 HTTPX_CORE = "meshlib, httpx core"
+#: The phase against nginx.
+NGINX = "sync, nginx"
 
 
 def sync_phase(port: int, hop: int | None, settings: Settings) -> dict[str, list[Round]]:
@@ -260,6 +272,18 @@ def sync_phase(port: int, hop: int | None, settings: Settings) -> dict[str, list
         runners["raw socket"] = lambda seconds: time_raw_socket(raw, seconds / 4)
         check_routed(meshed.get(MESH_URL))
         check_routed(meshed_httpcore.get(MESH_URL))
+        return alternate(runners, settings)
+
+
+def nginx_phase(port: int, settings: Settings) -> dict[str, list[Round]]:
+    """Plain httpx and meshlib against nginx on ``port``."""
+    mesh = bookinfo_mesh(port)
+    with httpx.Client() as plain, httpx.Client(transport=mesh.transport()) as meshed:
+        runners: dict[str, SyncRunner] = {
+            "plain": partial(time_client, plain, f"http://127.0.0.1:{port}{PATH}"),
+            "meshlib": partial(time_client, meshed, MESH_URL),
+        }
+        check_routed(meshed.get(MESH_URL))
         return alternate(runners, settings)
 
 
@@ -349,6 +373,12 @@ def verdicts(phases: Mapping[str, Phase]) -> dict[str, object]:
             phase = phases[name]
             key = f"{name.replace(' ', '_')}_added_cpu_us"
             result[key] = added(phase["meshlib"], phase["plain"], "cpu")
+    if NGINX in phases:
+        phase = phases[NGINX]
+        result["nginx_sync_throughput_ratio"] = paired_ratio(
+            phase["meshlib"], phase["plain"], METRICS["rps"]
+        )
+        result["nginx_sync_added_cpu_us"] = added(phase["meshlib"], phase["plain"], "cpu")
     hop = phases["sync"].get("haproxy")
     if hop is not None:
         hop_p50 = added(hop, plain, "p50")
@@ -381,6 +411,11 @@ def haproxy_version(executable: str) -> str:
     return output.stdout.splitlines()[0] if output.stdout else "haproxy"
 
 
+def _nginx_version() -> str | None:
+    server = nginx_path()
+    return ".".join(map(str, nginx_version(server))) if server else None
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -395,6 +430,10 @@ def measure(settings: Settings) -> dict[str, Phase]:
         phases["asyncio"] = run_async("asyncio", port, settings)
         if settings.trio:
             phases["trio"] = run_async("trio", port, settings)
+        server = nginx_path() if settings.nginx else None
+        if server is not None:
+            nginx_port = stack.enter_context(plain_nginx(server, settings.lifetime))
+            phases[NGINX] = nginx_phase(nginx_port, settings)
     short = dataclasses.replace(settings, seconds=settings.seconds / 2)
     phases["no socket"] = no_socket_phase(short)
     return phases
@@ -407,6 +446,7 @@ def parse(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--rounds", type=int, help="alternating rounds per client")
     parser.add_argument("--seconds", type=float, help="seconds per client per round")
     parser.add_argument("--no-haproxy", action="store_true", help="skip the HAProxy hop")
+    parser.add_argument("--no-nginx", action="store_true", help="skip the nginx phase")
     parser.add_argument("--trio", action="store_true", help="also run the async pair on trio")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else Settings()
@@ -415,6 +455,7 @@ def parse(argv: Sequence[str] | None) -> Settings:
         seconds=args.seconds or base.seconds,
         warmup=base.warmup,
         haproxy=not args.no_haproxy,
+        nginx=not args.no_nginx,
         trio=args.trio,
     )
 
@@ -439,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         },
         "server": "raw-socket HTTP/1.1 keep-alive, thread per connection, separate process",
         "haproxy": haproxy_version(executable) if executable else None,
+        "nginx": _nginx_version() if NGINX in phases else None,
         "mesh": {"config": list(MESH_FILES), "url": MESH_URL},
         **{name.replace(" ", "_"): phase_record(phase) for name, phase in phases.items()},
         "targets": outcome,

@@ -9,6 +9,8 @@ path. Every scenario runs through the sync pool and the async pool on asyncio an
 from __future__ import annotations
 
 import functools
+import os
+import resource
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,7 +25,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from meshlib._transports._async_http11 import AsyncHttp11Transport
 from meshlib._transports._common import transport_failure
-from meshlib._transports._http11 import Http11Transport
+from meshlib._transports._http11 import Http11Transport, readable
 from meshlib._transports._patched import async_send_path_replaced, send_path_replaced
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -398,6 +400,36 @@ def test_the_trace_extension_hears_the_connection_steps(kind: str) -> None:
         assert stream.get_extra_info("ssl_object") is None
         assert stream.get_extra_info("server_addr") == ("127.0.0.1", server.port)
     assert heard == ["connection.connect_tcp.started", "connection.connect_tcp.complete"]
+
+
+def _free_descriptor_above(floor: int) -> int:
+    for number in range(floor, floor + 1000):
+        try:
+            os.fstat(number)
+        except OSError:
+            return number
+    pytest.skip("no free file descriptor found")
+
+
+def test_readability_is_checked_on_descriptors_past_1024() -> None:
+    """``select()`` refuses descriptors past 1024, which a busy process reaches; the
+    pools' check before reusing a connection must work there too."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2100:
+        pytest.skip("the descriptor limit is too low to open one past 2000")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2100), hard))
+    left, right = socket.socketpair()
+    try:
+        high = socket.socket(fileno=os.dup2(left.fileno(), _free_descriptor_above(2000)))
+        with high:
+            assert high.fileno() > 1024
+            assert not readable(high)
+            right.sendall(b"x")
+            assert readable(high)
+    finally:
+        left.close()
+        right.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 # --------------------------------------------------------------- mocks and wrappers

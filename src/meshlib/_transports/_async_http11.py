@@ -20,7 +20,6 @@ behind.
 from __future__ import annotations
 
 import inspect
-import select
 import socket
 import ssl
 import time
@@ -36,6 +35,7 @@ from meshlib._transports import _h1 as h1
 from meshlib._transports._common import default_ssl_context
 from meshlib._transports._deadline import Bound, Expired, current_bound, with_async_deadlines
 from meshlib._transports._h1 import ResponseReader, encode_request_head
+from meshlib._transports._http11 import readable
 from meshlib._transports._patched import async_send_path_replaced
 from meshlib._transports._tls import verify_peer
 
@@ -195,9 +195,9 @@ class AsyncNetworkStream:
         if info == "is_readable":
             sock = stream.extra(SocketAttribute.raw_socket, None)
             tls = stream.extra(TLSAttribute.ssl_object, None)
-            if sock is None or sock.fileno() < 0 or (tls is not None and tls.pending()):
+            if sock is None or (tls is not None and tls.pending() > 0):
                 return True
-            return bool(select.select([sock], [], [], 0)[0])
+            return readable(sock)
         if info == "ssl_object":
             return stream.extra(TLSAttribute.ssl_object, None)
         if info == "client_addr":

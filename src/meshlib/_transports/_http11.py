@@ -49,7 +49,7 @@ from meshlib._transports._h1 import ResponseReader, encode_request_head
 from meshlib._transports._patched import send_path_replaced
 from meshlib._transports._tls import verify_peer
 
-__all__ = ["Http11Transport"]
+__all__ = ["Http11Transport", "readable"]
 
 _READ_SIZE = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -212,9 +212,7 @@ class NetworkStream:
         (as httpcore's streams answer them); None for anything else."""
         sock = self._sock
         if info == "is_readable":
-            if isinstance(sock, ssl.SSLSocket) and sock.pending():
-                return True
-            return sock.fileno() < 0 or bool(select.select([sock], [], [], 0)[0])
+            return (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0) or readable(sock)
         if info == "ssl_object":
             return sock if isinstance(sock, ssl.SSLSocket) else None
         if info == "client_addr":
@@ -224,6 +222,22 @@ class NetworkStream:
         if info == "socket":
             return sock
         return None
+
+
+def readable(sock: socket.socket) -> bool:
+    """Has the peer sent anything (or closed) on ``sock``, which nobody reads now? A
+    closed socket counts as readable: it cannot be reused either.
+
+    ``poll`` where there is one, as httpcore does: ``select`` refuses descriptors past
+    1024, which a busy process reaches.
+    """
+    if sock.fileno() < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - Windows
 
 
 # --------------------------------------------------------------------- connecting

@@ -402,6 +402,35 @@ def test_the_trace_extension_hears_the_connection_steps(kind: str) -> None:
     assert heard == ["connection.connect_tcp.started", "connection.connect_tcp.complete"]
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_cancelled_exchange_closes_its_connection(backend: str) -> None:
+    """A request cancelled while it waits for the response (0.1 s here) leaves no
+    connection behind, and the next request is served on a new one."""
+    release = threading.Event()
+
+    def slow_first(server: ScriptedServer, conn: socket.socket, index: int) -> None:
+        while server.read_request(conn):
+            if index == 0:
+                release.wait(1.0)
+                return
+            conn.sendall(OK)
+
+    async def scenario(url: str) -> tuple[int, str]:
+        transport = AsyncHttp11Transport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            with anyio.move_on_after(0.1):
+                await client.get(url)
+            left_open = len(transport._open)
+            return left_open, (await client.get(url)).text
+
+    with scripted(slow_first) as server:
+        try:
+            assert anyio.run(scenario, server.url, backend=backend) == (0, "ok")
+        finally:
+            release.set()
+    assert server.connections == 2
+
+
 def _free_descriptor_above(floor: int) -> int:
     for number in range(floor, floor + 1000):
         try:

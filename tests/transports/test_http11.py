@@ -318,6 +318,7 @@ def test_an_early_answer_to_an_upload_is_delivered(kind: str) -> None:
 
 
 def test_a_server_that_hangs_up_before_answering_is_a_remote_protocol_error(kind: str) -> None:
+    """httpcore's error and message: Envoy counts it as a connection termination (UC)."""
     def hang_up(server: ScriptedServer, conn: socket.socket, index: int) -> None:
         server.read_request(conn)
 
@@ -330,6 +331,7 @@ def test_a_server_that_hangs_up_before_answering_is_a_remote_protocol_error(kind
 
 
 def test_a_malformed_response_is_a_remote_protocol_error(kind: str) -> None:
+    """A status line that is not HTTP's is the peer's protocol error, not a crash."""
     def garbage(server: ScriptedServer, conn: socket.socket, index: int) -> None:
         server.read_request(conn)
         conn.sendall(b"HTTP/1.1 two hundred\r\n\r\n")
@@ -388,6 +390,8 @@ def test_close_closes_connections_still_in_use(kind: str) -> None:
 
 
 def test_the_trace_extension_hears_the_connection_steps(kind: str) -> None:
+    """httpcore's connection events, once per new connection; the network stream tells
+    where it goes and that it is plaintext."""
     heard: list[str] = []
 
     def trace(name: str, info: Any) -> None:

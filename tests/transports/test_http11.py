@@ -319,6 +319,7 @@ def test_an_early_answer_to_an_upload_is_delivered(kind: str) -> None:
 
 def test_a_server_that_hangs_up_before_answering_is_a_remote_protocol_error(kind: str) -> None:
     """httpcore's error and message: Envoy counts it as a connection termination (UC)."""
+
     def hang_up(server: ScriptedServer, conn: socket.socket, index: int) -> None:
         server.read_request(conn)
 
@@ -332,6 +333,7 @@ def test_a_server_that_hangs_up_before_answering_is_a_remote_protocol_error(kind
 
 def test_a_malformed_response_is_a_remote_protocol_error(kind: str) -> None:
     """A status line that is not HTTP's is the peer's protocol error, not a crash."""
+
     def garbage(server: ScriptedServer, conn: socket.socket, index: int) -> None:
         server.read_request(conn)
         conn.sendall(b"HTTP/1.1 two hundred\r\n\r\n")

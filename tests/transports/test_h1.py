@@ -192,6 +192,7 @@ NOT_REUSED = {
 
 @pytest.mark.parametrize("case", RESPONSES)
 def test_responses_are_read_as_h11_reads_them(case: str) -> None:
+    """Head, body and reuse as h11 has them (or both refuse), fed whole and bytewise."""
     method, wire = RESPONSES[case]
     expected = theirs(method, wire)
     if case in NOT_REUSED:
@@ -203,6 +204,7 @@ def test_responses_are_read_as_h11_reads_them(case: str) -> None:
 
 
 def test_the_disconnect_message_is_httpcore_s() -> None:
+    """A close before any byte of a response reads as httpcore says it."""
     reader = h1.ResponseReader(head_request=False, keep_alive=True)
     reader.receive(b"")
     with pytest.raises(h1.RemoteProtocolError, match="Server disconnected without sending"):
@@ -210,6 +212,7 @@ def test_the_disconnect_message_is_httpcore_s() -> None:
 
 
 def test_an_oversized_head_is_refused_before_it_ends() -> None:
+    """A head past 100 KiB is refused without waiting for its end (httpcore's limit)."""
     reader = h1.ResponseReader(head_request=False, keep_alive=True)
     reader.receive(b"HTTP/1.1 200 OK\r\nA: " + b"x" * h1.MAX_HEAD)
     with pytest.raises(h1.RemoteProtocolError, match="too long"):
@@ -217,6 +220,7 @@ def test_an_oversized_head_is_refused_before_it_ends() -> None:
 
 
 def test_a_request_that_asked_to_close_leaves_nothing_to_reuse() -> None:
+    """``Connection: close`` from our side ends the connection whatever the answer."""
     reader = h1.ResponseReader(head_request=False, keep_alive=False)
     reader.receive(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     assert reader.next_head() is not None
@@ -281,11 +285,13 @@ REQUESTS = {
 
 @pytest.mark.parametrize("case", REQUESTS)
 def test_request_heads_are_the_bytes_h11_would_send(case: str) -> None:
+    """Byte for byte, or both refuse."""
     method, target, headers = REQUESTS[case]
     assert our_head(method, target, headers) == h11_head(method, target, headers)
 
 
 def test_request_body_framing() -> None:
+    """Chunked framing, and the declared length held to, as h11 holds it."""
     _, chunked, _ = h1.encode_request_head(
         b"POST", b"/", [HOST, (b"Transfer-Encoding", b"chunked")]
     )
@@ -303,5 +309,6 @@ def test_request_body_framing() -> None:
 
 
 def test_connection_close_in_the_request_is_noticed() -> None:
+    """The request's own ``Connection: close`` is reported to the pool."""
     assert h1.encode_request_head(b"GET", b"/", [HOST, (b"Connection", b"close")])[2]
     assert not h1.encode_request_head(b"GET", b"/", [HOST, (b"Connection", b"keep-alive")])[2]

@@ -25,8 +25,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from meshlib._transports._async_http11 import AsyncHttp11Transport
 from meshlib._transports._common import transport_failure
-from meshlib._transports._http11 import Http11Transport, readable
+from meshlib._transports._http11 import Http11Transport
 from meshlib._transports._patched import async_send_path_replaced, send_path_replaced
+from meshlib._transports._wire import readable
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 T = TypeVar("T")

@@ -33,17 +33,27 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 
 from meshlib._transports import _h1 as h1
 from meshlib._transports._common import default_ssl_context
-from meshlib._transports._deadline import Bound, Expired, current_bound, with_async_deadlines
-from meshlib._transports._h1 import ResponseReader, encode_request_head
-from meshlib._transports._http11 import readable
+from meshlib._transports._deadline import (
+    cap_current,
+    current_bound,
+    expire,
+    with_async_deadlines,
+)
 from meshlib._transports._patched import async_send_path_replaced
 from meshlib._transports._tls import verify_peer
+from meshlib._transports._wire import (
+    READ_SIZE,
+    fallback_limits,
+    local_error,
+    outgoing,
+    port_of,
+    readable,
+    remote_error,
+    response,
+)
 
 __all__ = ["AsyncHttp11Transport"]
 
-_READ_SIZE = 64 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_HTTP11 = b"HTTP/1.1"
 
 #: What a read or a write may raise, besides a timeout: the peer reset or closed the
 #: connection, a TLS alert, or a socket error.
@@ -77,16 +87,8 @@ class AsyncHttp11Transport(httpx.AsyncBaseTransport):
         except BaseException:
             await self.discard(connection)
             raise
-        return httpx.Response(
-            head.status_code,
-            headers=head.headers,
-            stream=_ResponseBody(self, connection, reader, read_timeout),
-            extensions={
-                "http_version": _HTTP11,
-                "reason_phrase": head.reason,
-                "network_stream": connection.network_stream,
-            },
-        )
+        body = _ResponseBody(self, connection, reader, read_timeout)
+        return response(head, body, connection.network_stream)
 
     async def aclose(self) -> None:
         """Close every connection, idle or in use, as httpx's pool does."""
@@ -101,11 +103,7 @@ class AsyncHttp11Transport(httpx.AsyncBaseTransport):
     def _through_httpx(self) -> httpx.AsyncHTTPTransport:
         """httpx's own transport for this endpoint, while a mock replaces its send path."""
         if self._fallback is None:
-            limits = httpx.Limits(
-                max_connections=None,
-                max_keepalive_connections=None,
-                keepalive_expiry=self._keepalive_expiry,
-            )
+            limits = fallback_limits(self._keepalive_expiry)
             transport = httpx.AsyncHTTPTransport(verify=self._tls_context(), limits=limits)
             self._fallback = with_async_deadlines(transport)
         return self._fallback
@@ -139,7 +137,7 @@ class AsyncHttp11Transport(httpx.AsyncBaseTransport):
         self, request: httpx.Request, timeouts: Mapping[str, float | None]
     ) -> _Connection:
         url = request.url
-        port = url.port or _DEFAULT_PORTS.get(url.scheme, 80)
+        port = port_of(url)
         trace = request.extensions.get("trace")
         connect = timeouts.get("connect")
         stream: ByteStream = await _connect_tcp(url.host, port, connect, trace)
@@ -220,18 +218,10 @@ async def _traced(trace: Callable[..., Any] | None, name: str, info: Mapping[str
             await result
 
 
-def _capped(time_limit: float | None) -> tuple[Bound | None, float | None, Expired | None]:
-    bound = current_bound()
-    if bound is None:
-        return None, time_limit, None
-    capped, which = bound.cap(time_limit)
-    return bound, capped, which
-
-
 async def _connect_tcp(
     host: str, port: int, time_limit: float | None, trace: Callable[..., Any] | None
 ) -> ByteStream:
-    bound, capped, which = _capped(time_limit)
+    bound, capped, which = cap_current(time_limit)
     info = {"host": host, "port": port, "local_address": None, "timeout": capped}
     await _traced(trace, "connection.connect_tcp.started", {**info, "socket_options": None})
     try:
@@ -241,7 +231,7 @@ async def _connect_tcp(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except TimeoutError as error:
         await _traced(trace, "connection.connect_tcp.failed", {"exception": error})
-        _expired(bound, which)
+        expire(bound, which)
         raise httpx.ConnectTimeout(str(error) or "timed out") from error
     except (*_BROKEN, anyio.EndOfStream) as error:
         await _traced(trace, "connection.connect_tcp.failed", {"exception": error})
@@ -257,7 +247,7 @@ async def _start_tls(
     time_limit: float | None,
     trace: Callable[..., Any] | None,
 ) -> TLSStream:
-    bound, capped, which = _capped(time_limit)
+    bound, capped, which = cap_current(time_limit)
     info = {"ssl_context": context, "server_hostname": server_name, "timeout": capped}
     await _traced(trace, "connection.start_tls.started", info)
     try:
@@ -273,7 +263,7 @@ async def _start_tls(
             raise
         await _traced(trace, "connection.start_tls.failed", {"exception": error})
         if isinstance(error, TimeoutError):
-            _expired(bound, which)
+            expire(bound, which)
             raise httpx.ConnectTimeout(str(error) or "timed out") from error
         raise httpx.ConnectError(str(error)) from error
     await _traced(trace, "connection.start_tls.complete", {"return_value": tls})
@@ -285,47 +275,42 @@ async def _start_tls(
 
 async def _send_request(
     connection: _Connection, request: httpx.Request, time_limit: float | None
-) -> ResponseReader:
+) -> h1.ResponseReader:
     """Write the request head and body; a write error is set aside (see the sync twin).
     Returns the reader for its response."""
-    method = request.method.encode("ascii")
-    try:
-        head, body, close = encode_request_head(method, request.url.raw_path, request.headers.raw)
-    except h1.LocalProtocolError as error:
-        raise httpx.LocalProtocolError(str(error)) from error
-    reader = ResponseReader(head_request=method == b"HEAD", keep_alive=not close)
-    stream, out = request.stream, connection.stream
+    out = outgoing(request)
+    stream, sink, body = request.stream, connection.stream, out.body
     try:
         if isinstance(stream, httpx.ByteStream):  # the whole body at hand: one write
-            await _write(out, head + body.encode(b"".join(stream)) + body.end(), time_limit)
-            return reader
-        await _write(out, head, time_limit)
+            await _write(sink, out.head + body.encode(b"".join(stream)) + body.end(), time_limit)
+            return out.reader
+        await _write(sink, out.head, time_limit)
         chunks = stream.__aiter__()  # type: ignore[union-attr]
         try:
             async for chunk in chunks:
                 if chunk:
-                    await _write(out, body.encode(chunk), time_limit)
+                    await _write(sink, body.encode(chunk), time_limit)
         finally:  # finalise an async generator now, not when it is collected
             finalise = getattr(chunks, "aclose", None)
             if finalise is not None:
                 await finalise()
-        await _write(out, body.end(), time_limit)
+        await _write(sink, body.end(), time_limit)
     except httpx.WriteError:
-        reader.keep_alive = False  # as httpcore: the server may have answered and closed
-    except h1.LocalProtocolError as error:
-        raise httpx.LocalProtocolError(str(error)) from error
-    return reader
+        out.reader.keep_alive = False  # as httpcore: the server may have answered and closed
+    except h1.LocalProtocolError as error:  # the body's length disagrees with its header
+        raise local_error(error) from error
+    return out.reader
 
 
 async def _receive_head(
-    connection: _Connection, reader: ResponseReader, time_limit: float | None
+    connection: _Connection, reader: h1.ResponseReader, time_limit: float | None
 ) -> h1.Response:
     """Read up to the final response's head (interim 1xx responses are skipped)."""
     while True:
         try:
             head = reader.next_head()
         except h1.RemoteProtocolError as error:
-            raise httpx.RemoteProtocolError(str(error)) from error
+            raise remote_error(error) from error
         if head is not None:
             return head
         reader.receive(await _read(connection.stream, time_limit))
@@ -339,7 +324,7 @@ class _ResponseBody(httpx.AsyncByteStream):
         self,
         pool: AsyncHttp11Transport,
         connection: _Connection,
-        reader: ResponseReader,
+        reader: h1.ResponseReader,
         read_timeout: float | None,
     ) -> None:
         self._pool = pool
@@ -379,23 +364,17 @@ class _ResponseBody(httpx.AsyncByteStream):
 # ---------------------------------------------------------------------- socket I/O
 
 
-def _expired(bound: Bound | None, which: Expired | None) -> None:
-    """A capped operation timed out: tell the bound which deadline it was."""
-    if bound is not None:
-        bound.hit(which)
-
-
 async def _read(stream: ByteStream, time_limit: float | None) -> bytes:
-    bound, time_limit, which = _capped(time_limit)
+    bound, time_limit, which = cap_current(time_limit)
     try:
         if time_limit is None:
-            return await stream.receive(_READ_SIZE)
+            return await stream.receive(READ_SIZE)
         with anyio.fail_after(time_limit):
-            return await stream.receive(_READ_SIZE)
+            return await stream.receive(READ_SIZE)
     except anyio.EndOfStream:
         return b""
     except TimeoutError as error:
-        _expired(bound, which)
+        expire(bound, which)
         raise httpx.ReadTimeout(str(error) or "timed out") from error
     except (*_BROKEN, ssl.SSLError) as error:
         raise httpx.ReadError(str(error)) from error
@@ -416,7 +395,7 @@ async def _write(stream: ByteStream, data: bytes, time_limit: float | None) -> N
         with anyio.fail_after(time_limit):
             await stream.send(data)
     except TimeoutError as error:
-        _expired(bound, which)
+        expire(bound, which)
         raise httpx.WriteTimeout(str(error) or "timed out") from error
     except (*_BROKEN, ssl.SSLError) as error:
         raise httpx.WriteError(str(error)) from error

@@ -43,7 +43,9 @@ __all__ = [
     "Bound",
     "Expired",
     "bounded",
+    "cap_current",
     "current_bound",
+    "expire",
     "with_async_deadlines",
     "with_deadlines",
 ]
@@ -102,6 +104,24 @@ _BOUND: ContextVar[Bound | None] = ContextVar("meshlib_bound", default=None)
 
 #: The current attempt's deadlines, for I/O that caps its own socket operations.
 current_bound = _BOUND.get
+
+
+def cap_current(timeout: float | None) -> tuple[Bound | None, float | None, Expired | None]:
+    """``timeout`` capped by the current attempt's deadlines: the bound (None: no
+    deadlines), the capped timeout, and which deadline binds (None: ``timeout`` does)."""
+    bound = _BOUND.get()
+    if bound is None:
+        return None, timeout, None
+    capped, which = bound.cap(timeout)
+    return bound, capped, which
+
+
+def expire(bound: Bound | None, which: Expired | None) -> None:
+    """A capped operation timed out: tell ``bound`` (if any) which deadline it was."""
+    if bound is not None:
+        bound.hit(which)
+
+
 _TIMEOUTS = (httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.ConnectTimeout)
 
 

@@ -32,7 +32,6 @@ breakers do the waiting, :class:`meshlib._core._actions.WaitForConnection`).
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import ssl
 import threading
@@ -44,16 +43,22 @@ import httpx
 
 from meshlib._transports import _h1 as h1
 from meshlib._transports._common import default_ssl_context
-from meshlib._transports._deadline import Bound, Expired, current_bound, with_deadlines
-from meshlib._transports._h1 import ResponseReader, encode_request_head
+from meshlib._transports._deadline import cap_current, current_bound, expire, with_deadlines
 from meshlib._transports._patched import send_path_replaced
 from meshlib._transports._tls import verify_peer
+from meshlib._transports._wire import (
+    READ_SIZE,
+    fallback_limits,
+    local_error,
+    outgoing,
+    port_of,
+    readable,
+    remote_error,
+    response,
+)
 
-__all__ = ["Http11Transport", "readable"]
+__all__ = ["Http11Transport"]
 
-_READ_SIZE = 64 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_HTTP11 = b"HTTP/1.1"
 
 Trace = Callable[[str, Mapping[str, Any]], None]
 
@@ -90,16 +95,8 @@ class Http11Transport(httpx.BaseTransport):
         except BaseException:
             self.discard(connection)
             raise
-        return httpx.Response(
-            head.status_code,
-            headers=head.headers,
-            stream=_ResponseBody(self, connection, reader, read_timeout),
-            extensions={
-                "http_version": _HTTP11,
-                "reason_phrase": head.reason,
-                "network_stream": connection.stream,
-            },
-        )
+        body = _ResponseBody(self, connection, reader, read_timeout)
+        return response(head, body, connection.stream)
 
     def close(self) -> None:
         """Close every connection, idle or in use, as httpx's pool does."""
@@ -117,16 +114,9 @@ class Http11Transport(httpx.BaseTransport):
         path (:mod:`._patched`)."""
         with self._lock:
             if self._fallback is None:
-                self._fallback = with_deadlines(
-                    httpx.HTTPTransport(
-                        verify=self._tls_context(),
-                        limits=httpx.Limits(
-                            max_connections=None,
-                            max_keepalive_connections=None,
-                            keepalive_expiry=self._keepalive_expiry,
-                        ),
-                    )
-                )
+                limits = fallback_limits(self._keepalive_expiry)
+                transport = httpx.HTTPTransport(verify=self._tls_context(), limits=limits)
+                self._fallback = with_deadlines(transport)
             return self._fallback
 
     # ------------------------------------------------------------------ the pool
@@ -162,7 +152,7 @@ class Http11Transport(httpx.BaseTransport):
         self, request: httpx.Request, timeouts: Mapping[str, float | None]
     ) -> _Connection:
         url = request.url
-        port = url.port or _DEFAULT_PORTS.get(url.scheme, 80)
+        port = port_of(url)
         trace: Trace | None = request.extensions.get("trace")
         timeout = timeouts.get("connect")
         sock = _connect_tcp(url.host, port, timeout, trace)
@@ -224,30 +214,13 @@ class NetworkStream:
         return None
 
 
-def readable(sock: socket.socket) -> bool:
-    """Has the peer sent anything (or closed) on ``sock``, which nobody reads now? A
-    closed socket counts as readable: it cannot be reused either.
-
-    ``poll`` where there is one, as httpcore does: ``select`` refuses descriptors past
-    1024, which a busy process reaches.
-    """
-    if sock.fileno() < 0:
-        return True
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - Windows
-
-
 # --------------------------------------------------------------------- connecting
 
 
 def _connect_tcp(
     host: str, port: int, timeout: float | None, trace: Trace | None
 ) -> socket.socket:
-    bound = current_bound()
-    capped, which = bound.cap(timeout) if bound is not None else (timeout, None)
+    bound, capped, which = cap_current(timeout)
     if trace is not None:
         trace(
             "connection.connect_tcp.started",
@@ -266,7 +239,7 @@ def _connect_tcp(
         if trace is not None:
             trace("connection.connect_tcp.failed", {"exception": error})
         if isinstance(error, TimeoutError):
-            _expired(bound, which)
+            expire(bound, which)
             raise httpx.ConnectTimeout(str(error) or "timed out") from error
         raise httpx.ConnectError(str(error)) from error
     if trace is not None:
@@ -281,8 +254,7 @@ def _start_tls(
     timeout: float | None,
     trace: Trace | None,
 ) -> ssl.SSLSocket:
-    bound = current_bound()
-    capped, which = bound.cap(timeout) if bound is not None else (timeout, None)
+    bound, capped, which = cap_current(timeout)
     if trace is not None:
         trace(
             "connection.start_tls.started",
@@ -298,7 +270,7 @@ def _start_tls(
         if trace is not None:
             trace("connection.start_tls.failed", {"exception": error})
         if isinstance(error, TimeoutError):
-            _expired(bound, which)
+            expire(bound, which)
             raise httpx.ConnectTimeout(str(error) or "timed out") from error
         raise httpx.ConnectError(str(error)) from error
     if trace is not None:
@@ -311,41 +283,36 @@ def _start_tls(
 
 def _send_request(
     connection: _Connection, request: httpx.Request, timeout: float | None
-) -> ResponseReader:
+) -> h1.ResponseReader:
     """Write the request head and body; a write error is set aside (see module doc).
     Returns the reader for its response."""
-    method = request.method.encode("ascii")
-    try:
-        head, body, close = encode_request_head(method, request.url.raw_path, request.headers.raw)
-    except h1.LocalProtocolError as error:
-        raise httpx.LocalProtocolError(str(error)) from error
-    reader = ResponseReader(head_request=method == b"HEAD", keep_alive=not close)
-    stream, sock = request.stream, connection.sock
+    out = outgoing(request)
+    stream, sock, body = request.stream, connection.sock, out.body
     try:
         if isinstance(stream, httpx.ByteStream):  # the whole body at hand: one write
-            _write(sock, head + body.encode(b"".join(stream)) + body.end(), timeout)
-            return reader
-        _write(sock, head, timeout)
+            _write(sock, out.head + body.encode(b"".join(stream)) + body.end(), timeout)
+            return out.reader
+        _write(sock, out.head, timeout)
         for chunk in stream:  # type: ignore[union-attr]
             if chunk:
                 _write(sock, body.encode(chunk), timeout)
         _write(sock, body.end(), timeout)
     except httpx.WriteError:
-        reader.keep_alive = False  # as httpcore: the server may have answered and closed
+        out.reader.keep_alive = False  # as httpcore: the server may have answered and closed
     except h1.LocalProtocolError as error:  # the body's length disagrees with its header
-        raise httpx.LocalProtocolError(str(error)) from error
-    return reader
+        raise local_error(error) from error
+    return out.reader
 
 
 def _receive_head(
-    connection: _Connection, reader: ResponseReader, timeout: float | None
+    connection: _Connection, reader: h1.ResponseReader, timeout: float | None
 ) -> h1.Response:
     """Read up to the final response's head (interim 1xx responses are skipped)."""
     while True:
         try:
             head = reader.next_head()
         except h1.RemoteProtocolError as error:
-            raise httpx.RemoteProtocolError(str(error)) from error
+            raise remote_error(error) from error
         if head is not None:
             return head
         reader.receive(_read(connection.sock, timeout))
@@ -359,7 +326,7 @@ class _ResponseBody(httpx.SyncByteStream):
         self,
         pool: Http11Transport,
         connection: _Connection,
-        reader: ResponseReader,
+        reader: h1.ResponseReader,
         timeout: float | None,
     ) -> None:
         self._pool = pool
@@ -398,22 +365,13 @@ class _ResponseBody(httpx.SyncByteStream):
 # ---------------------------------------------------------------------- socket I/O
 
 
-def _expired(bound: Bound | None, which: Expired | None) -> None:
-    """A capped operation timed out: tell the bound which deadline it was."""
-    if bound is not None:
-        bound.hit(which)
-
-
 def _read(sock: socket.socket, timeout: float | None) -> bytes:
-    bound = current_bound()
-    which = None
-    if bound is not None:
-        timeout, which = bound.cap(timeout)
+    bound, timeout, which = cap_current(timeout)
     try:
         sock.settimeout(timeout)
-        return sock.recv(_READ_SIZE)
+        return sock.recv(READ_SIZE)
     except TimeoutError as error:
-        _expired(bound, which)
+        expire(bound, which)
         raise httpx.ReadTimeout(str(error) or "timed out") from error
     except OSError as error:
         raise httpx.ReadError(str(error)) from error
@@ -429,7 +387,7 @@ def _write(sock: socket.socket, data: bytes, timeout: float | None) -> None:
         sock.settimeout(timeout)
         sock.sendall(data)
     except TimeoutError as error:
-        _expired(bound, which)
+        expire(bound, which)
         raise httpx.WriteTimeout(str(error) or "timed out") from error
     except OSError as error:
         raise httpx.WriteError(str(error)) from error

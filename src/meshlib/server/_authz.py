@@ -18,6 +18,7 @@ RequestAuthentication), ``connection.sni``, and the ``experimental.*`` and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -290,53 +291,44 @@ def evaluate(policies: Sequence[CompiledPolicy], request: RequestAttributes) -> 
     decision = _decide(enforced, request)
     if len(enforced) == len(policies):
         return decision
-    shadow = _decide(policies, request)
-    return Decision(
-        allowed=decision.allowed,
-        reason=decision.reason,
-        policy=decision.policy,
-        rule=decision.rule,
-        audit=decision.audit,
-        audit_policy=decision.audit_policy,
-        dry_run=shadow,
-    )
+    return dataclasses.replace(decision, dry_run=_decide(policies, request))
+
+
+def _first_hit(
+    policies: Sequence[CompiledPolicy], action: Action, request: RequestAttributes
+) -> tuple[str, int] | None:
+    """The first policy with ``action`` that matches ``request``: its name and the index
+    of its matching rule."""
+    for policy in policies:
+        if policy.action is action:
+            rule = policy.first_match(request)
+            if rule is not None:
+                return policy.name, rule
+    return None
 
 
 def _decide(policies: Sequence[CompiledPolicy], request: RequestAttributes) -> Decision:
-    audit_policy = None
-    for policy in policies:
-        if policy.action is Action.AUDIT and policy.first_match(request) is not None:
-            audit_policy = policy.name
-            break
-    audit = audit_policy is not None
-    for policy in policies:
-        if policy.action is Action.DENY:
-            rule = policy.first_match(request)
-            if rule is not None:
-                return Decision(
-                    allowed=False,
-                    reason="denied by policy",
-                    policy=policy.name,
-                    rule=rule,
-                    audit=audit,
-                    audit_policy=audit_policy,
-                )
-    allow = [policy for policy in policies if policy.action is Action.ALLOW]
-    if not allow:
+    """Istio's order: a matching AUDIT policy is noted; then a DENY match denies; no
+    ALLOW policy at all allows; an ALLOW match allows; anything else is denied."""
+    audited = _first_hit(policies, Action.AUDIT, request)
+
+    def decided(allowed: bool, reason: str, hit: tuple[str, int] | None = None) -> Decision:
+        policy, rule = hit if hit is not None else (None, None)
         return Decision(
-            allowed=True, reason="no ALLOW policy", audit=audit, audit_policy=audit_policy
+            allowed=allowed,
+            reason=reason,
+            policy=policy,
+            rule=rule,
+            audit=audited is not None,
+            audit_policy=audited[0] if audited is not None else None,
         )
-    for policy in allow:
-        rule = policy.first_match(request)
-        if rule is not None:
-            return Decision(
-                allowed=True,
-                reason="allowed by policy",
-                policy=policy.name,
-                rule=rule,
-                audit=audit,
-                audit_policy=audit_policy,
-            )
-    return Decision(
-        allowed=False, reason="no ALLOW policy matched", audit=audit, audit_policy=audit_policy
-    )
+
+    denied = _first_hit(policies, Action.DENY, request)
+    if denied is not None:
+        return decided(allowed=False, reason="denied by policy", hit=denied)
+    if not any(policy.action is Action.ALLOW for policy in policies):
+        return decided(allowed=True, reason="no ALLOW policy")
+    allowed = _first_hit(policies, Action.ALLOW, request)
+    if allowed is not None:
+        return decided(allowed=True, reason="allowed by policy", hit=allowed)
+    return decided(allowed=False, reason="no ALLOW policy matched")
